@@ -13,20 +13,37 @@ use memchr::memmem;
 use crate::SOH;
 use crate::message::{FieldSyntaxError, Message};
 
-/// Bounds on what the decoder accepts.
+/// Bounds on what the decoder accepts, and how it resumes after garbled input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The largest message accepted, in bytes from `8=` to the SOH after the checksum. A
     /// BodyLength that would exceed it makes the message garbled, so memory stays bounded.
     pub max_message_len: usize,
+    /// Where decoding resumes after a message whose CheckSum is not where its BodyLength says.
+    pub resync: Resync,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_len: 64 * 1024,
+            resync: Resync::NextBeginString,
         }
     }
+}
+
+/// Where decoding resumes after a message with a wrong BodyLength ([`FrameError::ChecksumNotLast`]).
+/// Other garbled input always resumes at the next `8=FIX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resync {
+    /// At the next `8=FIX`: a message right behind one whose BodyLength is too large survives.
+    #[default]
+    NextBeginString,
+    /// Past the first CheckSum field (`<SOH>10=...<SOH>`) at or beyond where BodyLength says the
+    /// body ends, as QuickFIX frames: BodyLength is trusted, so when it is too large the message
+    /// it runs into is discarded with it (sequencing recovers it by resend). Waits for that
+    /// CheckSum field up to [`Limits::max_message_len`] bytes.
+    BodyLength,
 }
 
 /// BeginString values are short (`FIXT.1.1` is the longest standard one); anything much longer
@@ -147,11 +164,44 @@ pub fn decode<'a>(buf: &'a [u8], limits: &Limits) -> Decoded<'a> {
             }
         }
         Ok(None) => Decoded::Incomplete,
-        Err(error) => match resync_point(buf) {
-            0 => Decoded::Incomplete,
-            skip => Decoded::Garbled(Garbled { skip, error }),
-        },
+        Err(error) => {
+            let by_length = match (error, limits.resync) {
+                (FrameError::ChecksumNotLast, Resync::BodyLength) => body_length_skip(buf),
+                _ => None,
+            };
+            match by_length {
+                Some(skip) => Decoded::Garbled(Garbled { skip, error }),
+                // The CheckSum field may be still to come, unless the buffer is already full.
+                None if error == FrameError::ChecksumNotLast
+                    && limits.resync == Resync::BodyLength
+                    && buf.len() < limits.max_message_len =>
+                {
+                    Decoded::Incomplete
+                }
+                None => match resync_point(buf) {
+                    0 => Decoded::Incomplete,
+                    skip => Decoded::Garbled(Garbled { skip, error }),
+                },
+            }
+        }
     }
+}
+
+/// For [`Resync::BodyLength`]: the end of the first `<SOH>10=...<SOH>` at or after the SOH that
+/// BodyLength says ends the body, or `None` if the buffer does not hold one yet. Called only
+/// after [`frame`] has read BodyLength, so the header parses.
+fn body_length_skip(buf: &[u8]) -> Option<usize> {
+    let length_field = memmem::find(buf, b"\x019=")? + 3;
+    let digits_end = length_field + memchr::memchr(SOH, &buf[length_field..])?;
+    let body_length: usize = core::str::from_utf8(&buf[length_field..digits_end])
+        .ok()?
+        .parse()
+        .ok()?;
+    let body_end = (digits_end + 1 + body_length).checked_sub(1)?;
+    let checksum_field = body_end + memmem::find(buf.get(body_end..)?, b"\x0110=")?;
+    let value_start = checksum_field + 4;
+    let end = value_start + memchr::memchr(SOH, buf.get(value_start..)?)?;
+    Some(end + 1)
 }
 
 /// Offsets of a framed message.
@@ -342,6 +392,62 @@ mod tests {
         assert_eq!(g.skip, buf.len());
     }
 
+    const BODY_LENGTH_RESYNC: Limits = Limits {
+        max_message_len: 64 * 1024,
+        resync: Resync::BodyLength,
+    };
+
+    #[test]
+    fn body_length_resync_drops_the_message_a_long_body_length_runs_into() {
+        let first = fix("FIX.4.2", HEARTBEAT);
+        let second = fix("FIX.4.2", HEARTBEAT);
+        let third = fix("FIX.4.2", HEARTBEAT);
+        // BodyLength 20 bytes too large: the claimed end falls inside the second message.
+        let claimed = HEARTBEAT.len() + 20;
+        let mut buf = String::from_utf8(first)
+            .unwrap()
+            .replacen(
+                &format!("9={}", HEARTBEAT.len()),
+                &format!("9={claimed}"),
+                1,
+            )
+            .into_bytes();
+        let first_len = buf.len();
+        buf.extend_from_slice(&second);
+        // Until the second message's CheckSum arrives, the end is not known.
+        assert!(matches!(
+            decode(&buf[..first_len + 10], &BODY_LENGTH_RESYNC),
+            Decoded::Incomplete
+        ));
+        buf.extend_from_slice(&third);
+        let Decoded::Garbled(g) = decode(&buf, &BODY_LENGTH_RESYNC) else {
+            panic!("a wrong BodyLength decoded");
+        };
+        assert_eq!(g.error, FrameError::ChecksumNotLast);
+        assert_eq!(g.skip, first_len + second.len());
+        assert!(matches!(
+            decode(&buf[g.skip..], &BODY_LENGTH_RESYNC),
+            Decoded::Message(_)
+        ));
+        // The default resumes at the second message.
+        assert_eq!(garbled(&buf).skip, first_len);
+    }
+
+    #[test]
+    fn body_length_resync_with_a_short_body_length_drops_only_that_message() {
+        let msg = fix("FIX.4.2", HEARTBEAT);
+        let short = String::from_utf8(msg.clone())
+            .unwrap()
+            .replacen(&format!("9={}", HEARTBEAT.len()), "9=10", 1)
+            .into_bytes();
+        let mut buf = short.clone();
+        buf.extend_from_slice(&msg);
+        let Decoded::Garbled(g) = decode(&buf, &BODY_LENGTH_RESYNC) else {
+            panic!("a wrong BodyLength decoded");
+        };
+        assert_eq!(g.skip, short.len());
+    }
+
     #[test]
     fn huge_body_length_is_garbled_not_allocated() {
         let g = garbled(b"8=FIX.4.2\x019=2147483648\x0135=0\x01");
@@ -362,6 +468,7 @@ mod tests {
         let msg = fix("FIX.4.2", &body);
         let limits = Limits {
             max_message_len: 100,
+            ..Limits::default()
         };
         let Decoded::Garbled(g) = decode(&msg, &limits) else {
             panic!("accepted an oversized message");

@@ -34,7 +34,7 @@ pub mod tag;
 pub mod value;
 
 pub use encode::{EncodeError, Encoder, StandardHeader};
-pub use frame::{Decoded, FrameError, Garbled, Limits, checksum, decode};
+pub use frame::{Decoded, FrameError, Garbled, Limits, Resync, checksum, decode};
 pub use message::{Field, FieldError, FieldSyntaxError, Fields, Message};
 pub use tag::DATA_FIELDS;
 

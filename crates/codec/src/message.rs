@@ -122,37 +122,44 @@ const INDEXED_TAGS: [u32; 24] = [
     tag::TEXT,
 ];
 
-/// The slot of an indexed tag. A `match` compiles to a jump table or a short search, with no
-/// memory access.
+/// [`TAG_CLASS`] entry of a tag the field pass has nothing to do for.
+const PLAIN: u8 = u8::MAX;
+/// [`TAG_CLASS`] entry of MsgType (35).
+const MSG_TYPE_CLASS: u8 = u8::MAX - 1;
+/// [`TAG_CLASS`] entry of a data-length tag (RawDataLength, XmlDataLen, ...).
+const DATA_LENGTH_CLASS: u8 = u8::MAX - 2;
+/// Every indexed and data-length tag is below this.
+const TAG_CLASS_LEN: usize = 1470;
+
+/// What the field pass does with each tag, in one table load instead of a search per field: an
+/// indexed tag's slot, or one of the classes above. Built at compile time from [`INDEXED_TAGS`]
+/// and [`tag::DATA_FIELDS`] (a tag beyond the table's end fails the build).
+const TAG_CLASS: [u8; TAG_CLASS_LEN] = {
+    let mut table = [PLAIN; TAG_CLASS_LEN];
+    let mut i = 0;
+    while i < INDEXED_TAGS.len() {
+        table[INDEXED_TAGS[i] as usize] = i as u8;
+        i += 1;
+    }
+    let mut j = 0;
+    while j < tag::DATA_FIELDS.len() {
+        table[tag::DATA_FIELDS[j].0 as usize] = DATA_LENGTH_CLASS;
+        j += 1;
+    }
+    table[tag::MSG_TYPE as usize] = MSG_TYPE_CLASS;
+    table
+};
+
+#[inline(always)]
+fn tag_class(tag: u32) -> u8 {
+    TAG_CLASS.get(tag as usize).copied().unwrap_or(PLAIN)
+}
+
+/// The slot of an indexed tag.
 #[inline]
 fn slot(tag: u32) -> Option<usize> {
-    Some(match tag {
-        tag::MSG_SEQ_NUM => 0,
-        tag::POSS_DUP_FLAG => 1,
-        tag::SENDER_COMP_ID => 2,
-        tag::SENDER_SUB_ID => 3,
-        tag::SENDING_TIME => 4,
-        tag::TARGET_COMP_ID => 5,
-        tag::TARGET_SUB_ID => 6,
-        tag::POSS_RESEND => 7,
-        tag::ON_BEHALF_OF_COMP_ID => 8,
-        tag::ORIG_SENDING_TIME => 9,
-        tag::DELIVER_TO_COMP_ID => 10,
-        tag::LAST_MSG_SEQ_NUM_PROCESSED => 11,
-        tag::APPL_VER_ID => 12,
-        tag::BEGIN_SEQ_NO => 13,
-        tag::END_SEQ_NO => 14,
-        tag::NEW_SEQ_NO => 15,
-        tag::GAP_FILL_FLAG => 16,
-        tag::HEART_BT_INT => 17,
-        tag::TEST_REQ_ID => 18,
-        tag::RESET_SEQ_NUM_FLAG => 19,
-        tag::NEXT_EXPECTED_MSG_SEQ_NUM => 20,
-        tag::ENCRYPT_METHOD => 21,
-        tag::DEFAULT_APPL_VER_ID => 22,
-        tag::TEXT => 23,
-        _ => return None,
-    })
+    let class = usize::from(tag_class(tag));
+    (class < INDEXED_TAGS.len()).then_some(class)
 }
 
 /// Where a value lies in the message: `start..start + len`. `len == u32::MAX` means absent.
@@ -218,23 +225,34 @@ impl<'a> Message<'a> {
             indexed: [Span::ABSENT; INDEXED_TAGS.len()],
         };
         let mut cursor = FieldCursor::new(bytes, body_start, trailer_start);
-        while let Some(next) = cursor.next_span() {
-            let (tag, start, end) = next?;
-            message.field_count += 1;
-            let span = Span {
-                start: start as u32,
-                len: (end - start) as u32,
-            };
-            if tag == tag::MSG_TYPE && message.msg_type == Span::ABSENT {
-                message.msg_type = span;
-            } else if let Some(slot) = slot(tag) {
-                // The first occurrence wins; repeated tags are the dictionary's to reject (373=13).
-                if message.indexed[slot] == Span::ABSENT {
-                    message.indexed[slot] = span;
-                }
+        while !cursor.at_end() {
+            let field = cursor.next_field()?;
+            message.note(&field);
+            if field.class == DATA_LENGTH_CLASS
+                && let Some(data) = cursor.data_field(&field)?
+            {
+                message.note(&data);
             }
         }
         Ok(message)
+    }
+
+    /// Counts a field and records its position if it is one the index keeps.
+    #[inline(always)]
+    fn note(&mut self, field: &RawField) {
+        self.field_count += 1;
+        let span = Span {
+            start: field.start as u32,
+            len: (field.end - field.start) as u32,
+        };
+        // The first occurrence wins; repeated tags are the dictionary's to reject (373=13).
+        if let Some(indexed) = self.indexed.get_mut(usize::from(field.class)) {
+            if *indexed == Span::ABSENT {
+                *indexed = span;
+            }
+        } else if field.class == MSG_TYPE_CLASS && self.msg_type == Span::ABSENT {
+            self.msg_type = span;
+        }
     }
 
     fn span(&self, span: Span) -> &'a [u8] {
@@ -288,6 +306,7 @@ impl<'a> Message<'a> {
     pub fn fields(&self) -> Fields<'a> {
         Fields {
             cursor: FieldCursor::new(self.bytes, 0, self.bytes.len()),
+            after_length: None,
         }
     }
 
@@ -377,6 +396,17 @@ impl<'a> Message<'a> {
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
     cursor: FieldCursor<'a>,
+    /// The data-length field just returned, whose data field may come next.
+    after_length: Option<RawField>,
+}
+
+impl<'a> Fields<'a> {
+    fn field(&self, raw: RawField) -> Field<'a> {
+        Field {
+            tag: raw.tag,
+            value: &self.cursor.bytes[raw.start..raw.end],
+        }
+    }
 }
 
 impl<'a> Iterator for Fields<'a> {
@@ -385,11 +415,19 @@ impl<'a> Iterator for Fields<'a> {
     fn next(&mut self) -> Option<Field<'a>> {
         // The message was checked when it was indexed, so a syntax error cannot occur here; if
         // one did, ending the iteration is the safe answer.
-        let (tag, start, end) = self.cursor.next_span()?.ok()?;
-        Some(Field {
-            tag,
-            value: &self.cursor.bytes[start..end],
-        })
+        if let Some(length) = self.after_length.take()
+            && let Some(data) = self.cursor.data_field(&length).ok()?
+        {
+            return Some(self.field(data));
+        }
+        if self.cursor.at_end() {
+            return None;
+        }
+        let field = self.cursor.next_field().ok()?;
+        if field.class == DATA_LENGTH_CLASS {
+            self.after_length = Some(field);
+        }
+        Some(self.field(field))
     }
 }
 
@@ -399,109 +437,184 @@ struct FieldCursor<'a> {
     bytes: &'a [u8],
     pos: usize,
     end: usize,
-    /// Set after a data-length field: the data tag expected next and its length.
-    pending_data: Option<(u32, usize)>,
+}
+
+/// One field's position: the tag, its [`TAG_CLASS`] entry, and where its value lies.
+#[derive(Debug, Clone, Copy)]
+struct RawField {
+    tag: u32,
+    class: u8,
+    start: usize,
+    end: usize,
 }
 
 impl<'a> FieldCursor<'a> {
     fn new(bytes: &'a [u8], pos: usize, end: usize) -> Self {
-        FieldCursor {
-            bytes,
-            pos,
-            end,
-            pending_data: None,
-        }
+        FieldCursor { bytes, pos, end }
     }
 
-    /// The next field as (tag, value start, value end), or `None` at the end.
-    #[inline]
-    fn next_span(&mut self) -> Option<Result<(u32, usize, usize), FieldSyntaxError>> {
-        if self.pos >= self.end {
-            return None;
-        }
-        Some(self.read_field())
+    fn at_end(&self) -> bool {
+        self.pos >= self.end
     }
 
+    /// The next field; call only when not [`FieldCursor::at_end`].
     // Always inlined into the field pass, its hot loop: as a call, its result went through
     // memory on every field (measured in docs/performance.md).
     #[inline(always)]
-    fn read_field(&mut self) -> Result<(u32, usize, usize), FieldSyntaxError> {
+    fn next_field(&mut self) -> Result<RawField, FieldSyntaxError> {
         let field_start = self.pos;
-        let (tag, value_start) = read_tag(self.bytes, field_start, self.end)?;
-        let value_end = match self.pending_data.take() {
-            Some((data_tag, len)) if data_tag == tag => {
-                let value_end = value_start + len;
-                if value_end >= self.end || self.bytes[value_end] != SOH {
-                    return Err(FieldSyntaxError::DataLengthMismatch {
-                        offset: field_start,
-                        tag,
-                    });
-                }
-                value_end
-            }
-            // A plain loop, not memchr: values are a few bytes long, and memchr's call and setup
-            // cost more than scanning them (measured in docs/performance.md).
-            _ => match self.bytes[value_start..self.end]
-                .iter()
-                .position(|&b| b == SOH)
-            {
-                Some(n) => value_start + n,
-                None => {
-                    return Err(FieldSyntaxError::MissingSoh {
-                        offset: field_start,
-                    });
-                }
-            },
+        let (tag, start) = read_tag(self.bytes, field_start, self.end)?;
+        let Some(end) = find_byte(self.bytes, start, self.end, SOH) else {
+            return Err(FieldSyntaxError::MissingSoh {
+                offset: field_start,
+            });
         };
-        if let Some(data_tag) = tag::data_tag_for_length(tag) {
-            let len = value::parse_u64(&self.bytes[value_start..value_end])
-                .ok()
-                .and_then(|len| usize::try_from(len).ok())
-                .ok_or(FieldSyntaxError::InvalidDataLength {
-                    offset: field_start,
-                    tag: data_tag,
-                })?;
-            self.pending_data = Some((data_tag, len));
+        self.pos = end + 1;
+        let class = tag_class(tag);
+        Ok(RawField {
+            tag,
+            class,
+            start,
+            end,
+        })
+    }
+
+    /// After a data-length field: if the data field it announces comes next, reads it by its
+    /// length (it may contain SOH) and returns it; otherwise leaves the cursor where it was.
+    #[cold]
+    fn data_field(&mut self, length: &RawField) -> Result<Option<RawField>, FieldSyntaxError> {
+        let Some(data_tag) = tag::data_tag_for_length(length.tag) else {
+            return Ok(None);
+        };
+        let len = value::parse_u64(&self.bytes[length.start..length.end])
+            .ok()
+            .and_then(|len| usize::try_from(len).ok())
+            .ok_or(FieldSyntaxError::InvalidDataLength {
+                offset: self.pos,
+                tag: data_tag,
+            })?;
+        if self.at_end() {
+            return Ok(None);
         }
-        self.pos = value_end + 1;
-        Ok((tag, value_start, value_end))
+        let field_start = self.pos;
+        let (tag, start) = read_tag(self.bytes, field_start, self.end)?;
+        if tag != data_tag {
+            return Ok(None);
+        }
+        let end = start.saturating_add(len);
+        if end >= self.end || self.bytes[end] != SOH {
+            return Err(FieldSyntaxError::DataLengthMismatch {
+                offset: field_start,
+                tag,
+            });
+        }
+        self.pos = end + 1;
+        Ok(Some(RawField {
+            tag,
+            class: PLAIN,
+            start,
+            end,
+        }))
     }
 }
 
 /// Reads the tag of the field at `pos`; returns the tag and the offset just after its `=`.
-#[inline]
+#[inline(always)]
 fn read_tag(bytes: &[u8], pos: usize, end: usize) -> Result<(u32, usize), FieldSyntaxError> {
-    let mut tag: u32 = 0;
-    let mut i = pos;
-    while i < end {
-        let b = bytes[i];
-        if b == b'=' {
-            if i == pos {
-                return Err(FieldSyntaxError::InvalidTag { offset: pos });
-            }
-            return Ok((tag, i + 1));
-        }
+    // A tag is a positive integer written without leading zeros.
+    if bytes.get(pos) == Some(&b'0') {
+        return Err(FieldSyntaxError::InvalidTag { offset: pos });
+    }
+    let Some(equals) = find_byte(bytes, pos, end, b'=') else {
+        return Err(FieldSyntaxError::MissingEquals { offset: pos });
+    };
+    let digits = &bytes[pos..equals];
+    let mut tag: u64 = 0;
+    for &b in digits {
         let digit = b.wrapping_sub(b'0');
-        // A tag is a positive integer written without leading zeros.
-        if digit > 9 || (digit == 0 && i == pos) {
+        if digit > 9 {
+            // An SOH first means this field has no '='; the '=' found belongs to a later one.
             return Err(if b == SOH {
                 FieldSyntaxError::MissingEquals { offset: pos }
             } else {
                 FieldSyntaxError::InvalidTag { offset: pos }
             });
         }
-        tag = tag
-            .checked_mul(10)
-            .and_then(|t| t.checked_add(u32::from(digit)))
-            .ok_or(FieldSyntaxError::InvalidTag { offset: pos })?;
-        i += 1;
+        // Wrapping is harmless: more than ten digits is rejected below.
+        tag = tag.wrapping_mul(10).wrapping_add(u64::from(digit));
     }
-    Err(FieldSyntaxError::MissingEquals { offset: pos })
+    if digits.is_empty() || digits.len() > MAX_TAG_DIGITS || tag > u64::from(u32::MAX) {
+        return Err(FieldSyntaxError::InvalidTag { offset: pos });
+    }
+    Ok((tag as u32, equals + 1))
+}
+
+/// `u32::MAX` has ten digits.
+const MAX_TAG_DIGITS: usize = 10;
+
+/// `0x01` in every byte.
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+/// `0x80` in every byte.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The offset of the first `needle` in `bytes[from..end]`, testing eight bytes per step.
+///
+/// Fields are short but many: one word test per eight bytes costs a fraction of a byte loop
+/// (measured in docs/performance.md), and memchr's call overhead does not pay off on values of
+/// a few bytes.
+#[inline(always)]
+fn find_byte(bytes: &[u8], from: usize, end: usize, needle: u8) -> Option<usize> {
+    let end = end.min(bytes.len());
+    let mut i = from;
+    while i + 8 <= end {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        // Bytes equal to `needle` become zero; the classic zero-byte test then flags them.
+        // Only its lowest flag is exact (a borrow can flag a byte above a match), and only the
+        // lowest is used.
+        let x = u64::from_le_bytes(word) ^ (LOW_BITS * u64::from(needle));
+        let found = x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i.min(end)..end]
+        .iter()
+        .position(|&b| b == needle)
+        .map(|n| i + n)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_byte_agrees_with_a_byte_loop() {
+        let bytes: Vec<u8> = (0..300u32).map(|i| (i * 7 % 5) as u8).collect();
+        for from in 0..40 {
+            for end in from..bytes.len() {
+                for needle in 0..5u8 {
+                    let expected = bytes[from..end]
+                        .iter()
+                        .position(|&b| b == needle)
+                        .map(|n| from + n);
+                    assert_eq!(find_byte(&bytes, from, end, needle), expected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tag_class_table_marks_every_special_tag() {
+        for &(length, data) in tag::DATA_FIELDS {
+            assert_eq!(tag_class(length), DATA_LENGTH_CLASS);
+            assert_eq!(tag_class(data), PLAIN);
+        }
+        assert_eq!(tag_class(tag::MSG_TYPE), MSG_TYPE_CLASS);
+        assert_eq!(tag_class(55), PLAIN);
+        assert_eq!(tag_class(u32::MAX), PLAIN);
+    }
 
     #[test]
     fn indexed_tags_match_their_slots() {

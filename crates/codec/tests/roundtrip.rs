@@ -144,7 +144,10 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_and_always_progress(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let limits = Limits { max_message_len: 256 };
+        let limits = Limits {
+            max_message_len: 256,
+            ..Limits::default()
+        };
         let mut rest = &bytes[..];
         loop {
             match decode(rest, &limits) {

@@ -195,6 +195,7 @@ fn bad_input_gets_typed_errors() {
     // Oversized.
     let limits = Limits {
         max_message_len: 32,
+        ..Limits::default()
     };
     assert!(matches!(
         decode(&good, &limits),
