@@ -1,0 +1,115 @@
+//! Messages held behind a gap, and the state of the gap itself.
+
+use std::collections::BTreeMap;
+
+use crate::time::Instant;
+
+/// A message received above the expected MsgSeqNum, kept until the gap before it is filled.
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub(crate) bytes: Box<[u8]>,
+    /// Already acted on when it arrived (a ResendRequest is answered at once, so that two sides
+    /// recovering from each other cannot deadlock); on release it only advances the sequence.
+    pub(crate) handled: bool,
+}
+
+/// Held messages in MsgSeqNum order, with their total size.
+#[derive(Debug, Default)]
+pub(crate) struct HoldQueue {
+    messages: BTreeMap<u64, Held>,
+    bytes: usize,
+}
+
+impl HoldQueue {
+    /// Holds `bytes` as `seq`; returns false if `seq` is already held (a duplicate).
+    pub(crate) fn insert(&mut self, seq: u64, bytes: &[u8], handled: bool) -> bool {
+        if self.messages.contains_key(&seq) {
+            return false;
+        }
+        self.bytes += bytes.len();
+        self.messages.insert(
+            seq,
+            Held {
+                bytes: bytes.into(),
+                handled,
+            },
+        );
+        true
+    }
+
+    /// Removes and returns the message held as `seq`, if any.
+    pub(crate) fn take(&mut self, seq: u64) -> Option<Held> {
+        let held = self.messages.remove(&seq)?;
+        self.bytes -= held.bytes.len();
+        Some(held)
+    }
+
+    /// Drops every message below `seq`: a GapFill or Reset has made them irrelevant.
+    pub(crate) fn purge_below(&mut self, seq: u64) {
+        let kept = self.messages.split_off(&seq);
+        let purged = core::mem::replace(&mut self.messages, kept);
+        self.bytes -= purged.values().map(|h| h.bytes.len()).sum::<usize>();
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.messages.clear();
+        self.bytes = 0;
+    }
+
+    pub(crate) fn contains(&self, seq: u64) -> bool {
+        self.messages.contains_key(&seq)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// An open gap: what was requested, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gap {
+    pub(crate) detected_at: Instant,
+    /// The last MsgSeqNum our outstanding ResendRequest covers; `None` means "to infinity".
+    pub(crate) requested_to: Option<u64>,
+    /// The highest MsgSeqNum seen from the peer: recovery is over when the expected number
+    /// passes it and nothing is held.
+    pub(crate) highest_seen: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_queue_counts_bytes_and_rejects_duplicates() {
+        let mut q = HoldQueue::default();
+        assert!(q.insert(5, b"five", false));
+        assert!(q.insert(7, b"seven", false));
+        assert!(!q.insert(5, b"again", false));
+        assert_eq!((q.len(), q.bytes()), (2, 9));
+        assert!(q.take(6).is_none());
+        assert_eq!(q.take(5).map(|h| h.bytes), Some((*b"five").into()));
+        assert_eq!(q.bytes(), 5);
+    }
+
+    #[test]
+    fn hold_queue_purge_below_keeps_the_rest() {
+        let mut q = HoldQueue::default();
+        for seq in 1..=10 {
+            q.insert(seq, &[0; 10], false);
+        }
+        q.purge_below(8);
+        assert_eq!((q.len(), q.bytes()), (3, 30));
+        q.clear();
+        assert!(q.is_empty());
+        assert_eq!(q.bytes(), 0);
+    }
+}
