@@ -3,8 +3,9 @@
 //! [`decode`] looks at the start of a receive buffer and answers one of three things: a complete,
 //! well-framed [`Message`] is there; more bytes are needed; or the bytes are garbled and a given
 //! number of them must be discarded. FIX's rule for garbled input is to drop it and resynchronise
-//! on the next `8=`, so [`Garbled::skip`] always points just past the garbled bytes, at the next
-//! `8=FIX` if there is one.
+//! on the next `8=`, so [`Garbled::skip`] points just past the garbled bytes, at the next `8=FIX`
+//! if there is one. [`Resync::BodyLength`] changes that for a wrong BodyLength only, to frame as
+//! QuickFIX does.
 
 use core::fmt;
 
