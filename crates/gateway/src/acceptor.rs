@@ -231,7 +231,10 @@ fn run_connection(
     clock: Clock,
     mut buffer: Vec<u8>,
 ) -> io::Result<()> {
-    session.handle_connect(clock.now());
+    match stream.peer_addr() {
+        Ok(peer) => session.handle_connect_from(clock.now(), peer),
+        Err(_) => session.handle_connect(clock.now()),
+    }
     if drain(stream, session, app, clock)? {
         return Ok(());
     }

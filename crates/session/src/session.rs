@@ -1,6 +1,7 @@
 //! The session state machine: inbound sequencing, logon, logout and timers.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 
 use core::time::Duration;
 
@@ -20,10 +21,11 @@ use crate::time::{Instant, Now, Timer, TimerTable};
 
 /// Decisions the session leaves to the application.
 pub trait Hooks {
-    /// Whether to accept this Logon (for example by Username 553 and Password 554). A refused
+    /// Whether to accept this Logon, for example by Username (553) and Password (554), or by
+    /// the peer's address when the caller gave one ([`Session::handle_connect_from`]). A refused
     /// Logon closes the connection without a reply, revealing nothing.
-    fn accept_logon(&mut self, logon: &Message<'_>) -> bool {
-        let _ = logon;
+    fn accept_logon(&mut self, logon: &Message<'_>, peer: Option<SocketAddr>) -> bool {
+        let _ = (logon, peer);
         true
     }
 
@@ -83,6 +85,8 @@ pub struct Session<S: MessageStore, H: Hooks = DefaultHooks> {
     pub(crate) store: S,
     pub(crate) hooks: H,
     pub(crate) state: State,
+    /// The connected peer's address, when the caller gave it.
+    peer: Option<SocketAddr>,
     pub(crate) heartbeat_interval: Duration,
     pub(crate) timers: TimerTable,
     test_request_outstanding: bool,
@@ -130,6 +134,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             store,
             hooks,
             state: State::Disconnected,
+            peer: None,
             timers: TimerTable::default(),
             test_request_outstanding: false,
             hold: HoldQueue::default(),
@@ -192,10 +197,18 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
 
     // ---- input ----
 
+    /// The transport is connected, from an address the caller knows: as
+    /// [`Session::handle_connect`], and the address is shown to [`Hooks::accept_logon`].
+    pub fn handle_connect_from(&mut self, now: Now, peer: SocketAddr) {
+        self.handle_connect(now);
+        self.peer = Some(peer);
+    }
+
     /// The transport is connected. An initiator sends its Logon; an acceptor waits for one.
     pub fn handle_connect(&mut self, now: Now) {
         self.last_now = now;
         self.reset_connection_state();
+        self.peer = None;
         match self.config.role {
             Role::Initiator => {
                 let reset = self.config.reset_on_logon;
@@ -471,7 +484,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             && (!self.dictionary.is_fixt() || msg.get(tag::DEFAULT_APPL_VER_ID).is_some())
             && msg.get_u64(tag::HEART_BT_INT).is_ok()
             && msg.msg_seq_num().is_ok()
-            && self.hooks.accept_logon(msg);
+            && self.hooks.accept_logon(msg, self.peer);
         if !acceptable {
             self.disconnect(DisconnectReason::InvalidLogon);
             return;

@@ -15,7 +15,7 @@ use gapless_session::{
 use gapless_store::MemoryStore;
 
 /// 2026-11-24T06:00:00Z, where every scenario's clock starts.
-const START_UTC_NANOS: i64 = 1_795_413_600_000_000_000;
+const START_UTC_NANOS: i64 = 1_795_500_000_000_000_000;
 
 struct Run {
     name: String,
