@@ -7,17 +7,26 @@ use crate::time::Instant;
 /// A message received above the expected MsgSeqNum, kept until the gap before it is filled.
 #[derive(Debug)]
 pub(crate) struct Held {
+    /// The message; empty for a placeholder.
     pub(crate) bytes: Box<[u8]>,
-    /// Already acted on when it arrived (a ResendRequest is answered at once, so that two sides
-    /// recovering from each other cannot deadlock); on release it only advances the sequence.
+    /// A placeholder: the message was acted on when it arrived (a ResendRequest is answered at
+    /// once, so that two sides recovering from each other cannot deadlock; a Logon is answered
+    /// before its gap is asked for), so on release it only advances the sequence.
     pub(crate) handled: bool,
 }
 
 /// Held messages in MsgSeqNum order, with their total size.
+///
+/// Placeholders keep no bytes and are counted apart: the hold limits apply to messages, and an
+/// overflow drops messages but keeps placeholders. Dropping them would make every recovery round
+/// re-fetch the peer's ResendRequests while the peer, recovering too, sends new ones: with small
+/// chunks and limits the gap then never closes (found by the simulation).
 #[derive(Debug, Default)]
 pub(crate) struct HoldQueue {
     messages: BTreeMap<u64, Held>,
+    /// Bytes of the held messages.
     bytes: usize,
+    placeholders: usize,
 }
 
 impl HoldQueue {
@@ -26,21 +35,29 @@ impl HoldQueue {
         if self.messages.contains_key(&seq) {
             return false;
         }
-        self.bytes += bytes.len();
-        self.messages.insert(
-            seq,
-            Held {
-                bytes: bytes.into(),
-                handled,
-            },
-        );
+        let bytes: Box<[u8]> = if handled {
+            self.placeholders += 1;
+            Box::default()
+        } else {
+            self.bytes += bytes.len();
+            bytes.into()
+        };
+        self.messages.insert(seq, Held { bytes, handled });
         true
+    }
+
+    fn forget(&mut self, held: &Held) {
+        if held.handled {
+            self.placeholders -= 1;
+        } else {
+            self.bytes -= held.bytes.len();
+        }
     }
 
     /// Removes and returns the message held as `seq`, if any.
     pub(crate) fn take(&mut self, seq: u64) -> Option<Held> {
         let held = self.messages.remove(&seq)?;
-        self.bytes -= held.bytes.len();
+        self.forget(&held);
         Some(held)
     }
 
@@ -48,20 +65,34 @@ impl HoldQueue {
     pub(crate) fn purge_below(&mut self, seq: u64) {
         let kept = self.messages.split_off(&seq);
         let purged = core::mem::replace(&mut self.messages, kept);
-        self.bytes -= purged.values().map(|h| h.bytes.len()).sum::<usize>();
+        for held in purged.values() {
+            self.forget(held);
+        }
+    }
+
+    /// Drops every held message, keeping the placeholders.
+    pub(crate) fn drop_messages(&mut self) {
+        self.messages.retain(|_, held| held.handled);
+        self.bytes = 0;
     }
 
     pub(crate) fn clear(&mut self) {
         self.messages.clear();
         self.bytes = 0;
+        self.placeholders = 0;
     }
 
     pub(crate) fn contains(&self, seq: u64) -> bool {
         self.messages.contains_key(&seq)
     }
 
+    /// Held messages, placeholders not included.
     pub(crate) fn len(&self) -> usize {
-        self.messages.len()
+        self.messages.len() - self.placeholders
+    }
+
+    pub(crate) fn placeholders(&self) -> usize {
+        self.placeholders
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -98,6 +129,22 @@ mod tests {
         assert!(q.take(6).is_none());
         assert_eq!(q.take(5).map(|h| h.bytes), Some((*b"five").into()));
         assert_eq!(q.bytes(), 5);
+    }
+
+    #[test]
+    fn hold_queue_placeholders_are_kept_apart() {
+        let mut q = HoldQueue::default();
+        q.insert(3, b"three", false);
+        q.insert(4, b"a resend request", true);
+        assert_eq!((q.len(), q.placeholders(), q.bytes()), (1, 1, 5));
+        q.drop_messages();
+        assert_eq!((q.len(), q.placeholders(), q.bytes()), (0, 1, 0));
+        assert!(q.take(4).is_some_and(|h| h.handled && h.bytes.is_empty()));
+        assert!(q.is_empty());
+        q.insert(5, b"", true);
+        q.insert(6, b"six", false);
+        q.purge_below(7);
+        assert_eq!((q.len(), q.placeholders(), q.bytes()), (0, 0, 0));
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub enum Disposition {
 /// a ResendRequest streams from the store instead of rendering the whole range at once.
 const RESEND_BATCH_BYTES: usize = 64 * 1024;
 
+/// The most placeholders (answered ResendRequests held only for their numbers, a few dozen bytes
+/// each) kept behind one gap: a few MiB at most, whatever the peer sends.
+const MAX_PLACEHOLDERS: usize = 65_536;
+
 /// The TestReqID we send when the line goes quiet.
 const TEST_REQ_ID: &[u8] = b"TEST";
 
@@ -641,6 +645,14 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         }
         self.counters.messages_held += 1;
         self.note_held_count();
+        if self.hold.placeholders() > MAX_PLACEHOLDERS {
+            // Placeholders are small and never dropped, but a peer sending ResendRequests
+            // without end during a gap must not grow them without bound either.
+            self.counters.hold_overflows += 1;
+            self.send_logout(now, Some("Too many ResendRequests held behind a gap"));
+            self.disconnect(DisconnectReason::HoldQueueOverflow);
+            return;
+        }
         if self.hold_overflowed() {
             self.counters.hold_overflows += 1;
             match self.config.hold_limits.overflow {
@@ -651,7 +663,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
                 }
                 QueueOverflow::DropAndRerequest => {
                     // Everything dropped will come again: ask from the expected number onwards.
-                    self.hold.clear();
+                    self.hold.drop_messages();
                     self.note_held_count();
                     if let Some(gap) = self.gap.as_mut() {
                         gap.requested_to = Some(expected.saturating_sub(1));
