@@ -18,7 +18,9 @@ use gapless_session::{Disposition, Event, Instant, Now, Session};
 
 use crate::config::{Config, ConfigError, SessionSpec};
 use crate::echo::EchoApp;
-use crate::store::SessionStore;
+use gapless_store::AnyStore;
+
+use crate::store::open_store;
 
 /// Why the acceptor could not start.
 #[derive(Debug)]
@@ -54,7 +56,7 @@ struct SessionSlot {
     target_comp_id: Vec<u8>,
     /// Set while a connection owns the session.
     connected: AtomicBool,
-    state: Mutex<(Session<SessionStore>, EchoApp)>,
+    state: Mutex<(Session<AnyStore>, EchoApp)>,
 }
 
 /// Clears the slot's connected flag when the connection ends, however it ends.
@@ -141,7 +143,7 @@ pub fn run(config_path: &std::path::Path, port: Option<u16>) -> Result<(), Accep
 
 fn open_slot(spec: SessionSpec) -> Result<Arc<SessionSlot>, AcceptorError> {
     let config = spec.config;
-    let store = SessionStore::open(&spec.store).map_err(|error| AcceptorError::Store {
+    let store = open_store(&spec.store).map_err(|error| AcceptorError::Store {
         session: format!("{}->{}", config.sender_comp_id, config.target_comp_id),
         error: error.to_string(),
     })?;
@@ -226,7 +228,7 @@ fn find_slot(slots: &[Arc<SessionSlot>], first: &Message<'_>) -> Option<Arc<Sess
 /// Runs the session on a connection until either side ends it.
 fn run_connection(
     stream: &mut TcpStream,
-    session: &mut Session<SessionStore>,
+    session: &mut Session<AnyStore>,
     app: &mut EchoApp,
     clock: Clock,
     mut buffer: Vec<u8>,
@@ -300,7 +302,7 @@ fn run_connection(
 /// queued. Returns whether the session ended the connection.
 fn drain(
     stream: &mut TcpStream,
-    session: &mut Session<SessionStore>,
+    session: &mut Session<AnyStore>,
     app: &mut EchoApp,
     clock: Clock,
 ) -> io::Result<bool> {
@@ -331,7 +333,7 @@ fn drain(
     Ok(ended)
 }
 
-fn deliver(session: &mut Session<SessionStore>, app: &mut EchoApp, now: Now, msg: &Message<'_>) {
+fn deliver(session: &mut Session<AnyStore>, app: &mut EchoApp, now: Now, msg: &Message<'_>) {
     if let Err(error) = app.on_message(session, now, msg) {
         eprintln!("gapless acceptor: cannot answer a message: {error}");
     }

@@ -174,6 +174,12 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         &self.store
     }
 
+    /// Ends the session object and hands back its store, for example to reopen it as a restarted
+    /// process would.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// The MsgSeqNum the next inbound message should carry.
     pub fn next_target_seq(&self) -> u64 {
         self.store.next_target_seq()

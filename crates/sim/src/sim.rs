@@ -18,7 +18,7 @@ use gapless_session::{
     Disposition, Event, HoldLimits, Instant, Now, QueueOverflow, Role, Session, SessionConfig,
     State,
 };
-use gapless_store::MemoryStore;
+use gapless_store::{AnyStore, Durability, FileStore, MemoryStore, StoreConfig};
 
 use crate::fault::{FaultInjector, FaultPlan, Wire};
 use crate::rng::Rng;
@@ -115,6 +115,8 @@ pub fn run(seed: u64, intensity: Intensity, trace: Option<&mut String>) -> Resul
 #[derive(Debug)]
 struct Scenario {
     version: Version,
+    /// Journal to real file stores (reopened on restart) rather than in memory.
+    file_stores: bool,
     latency: Duration,
     faults: FaultPlan,
     /// How long the faulty phase lasts.
@@ -158,6 +160,7 @@ impl Scenario {
         };
         Scenario {
             version,
+            file_stores: rng.below(8) == 0,
             latency: Duration::from_micros(rng.between(100, 20_000)),
             faults,
             fault_phase: Duration::from_secs(rng.between(10, 60)),
@@ -200,12 +203,26 @@ impl Scenario {
     }
 }
 
+/// A store for one side: in memory, or a file store in a new temporary directory with small
+/// segments, so that runs roll segments over too.
+fn new_store(in_files: bool) -> (AnyStore, Option<tempfile::TempDir>) {
+    if !in_files {
+        return (AnyStore::Memory(MemoryStore::new()), None);
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory for the store");
+    let config = StoreConfig::new(Durability::None).with_segment_size(64 * 1024);
+    let store = FileStore::open(dir.path(), config).expect("a new store opens");
+    (AnyStore::File(store), Some(dir))
+}
+
 /// One end of the link: a session, its application's record, and the injector on what it sends.
 #[derive(Debug)]
 struct Side {
     name: &'static str,
     config: SessionConfig,
-    session: Session<MemoryStore>,
+    session: Session<AnyStore>,
+    /// Where a file store lives: held only so that the directory is removed with the side.
+    _store_dir: Option<tempfile::TempDir>,
     /// The connection this side is on, if any.
     conn: Option<u64>,
     /// Received bytes of the current connection not yet framed.
@@ -336,9 +353,11 @@ impl<'t> Sim<'t> {
         let scenario = Scenario::draw(&mut rng, intensity);
         let mut side = |name, role| {
             let config = scenario.session_config(role, &mut rng);
+            let (store, store_dir) = new_store(scenario.file_stores);
             Side {
                 name,
-                session: Session::new(config.clone(), MemoryStore::new()),
+                session: Session::new(config.clone(), store),
+                _store_dir: store_dir,
                 config,
                 conn: None,
                 inbox: Vec::new(),
@@ -796,7 +815,19 @@ impl<'t> Sim<'t> {
         let name = self.sides[side].name;
         self.note(|| format!("{name} restarts"));
         let s = &mut self.sides[side];
-        let store = s.session.store().clone();
+        let stand_in = Session::new(s.config.clone(), AnyStore::Memory(MemoryStore::new()));
+        // The process dies: its session state is lost, its store is not. A file store is closed
+        // and opened again from its files, as a new process would.
+        let store = match std::mem::replace(&mut s.session, stand_in).into_store() {
+            AnyStore::File(file) => {
+                let (dir, config) = (file.dir().to_path_buf(), file.config());
+                drop(file);
+                AnyStore::File(
+                    FileStore::open(&dir, config).expect("a store reopens after a restart"),
+                )
+            }
+            memory => memory,
+        };
         s.session = Session::new(s.config.clone(), store);
         self.hang_up(side);
     }

@@ -42,6 +42,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod any;
 mod error;
 mod file_store;
 mod format;
@@ -49,6 +50,7 @@ mod memory;
 mod segment;
 mod seqnums;
 
+pub use any::{AnyRange, AnyStore};
 pub use error::{AppendError, FlushError, IoError, OpenError, ResetError, SeqNumError};
 pub use file_store::{FileRange, FileStore};
 pub use memory::{MemoryRange, MemoryStore};
