@@ -14,6 +14,7 @@ use core::fmt;
 
 use crate::SOH;
 use crate::frame::checksum;
+use crate::message::Field;
 use crate::tag;
 use crate::value::{Decimal, TimePrecision, UtcTimestamp, write_u64};
 
@@ -272,6 +273,25 @@ impl<'b> Encoder<'b> {
         self.put_tag(data_tag);
         self.put(value);
         self.put(&[SOH]);
+        self
+    }
+
+    /// Writes `fields` as they are, in order. A data-length field followed by its data field is
+    /// written as that pair (see [`Encoder::data`]), so the data may hold SOH; everything else as
+    /// [`Encoder::field`] does.
+    pub fn copy_fields<'f>(&mut self, fields: impl IntoIterator<Item = Field<'f>>) -> &mut Self {
+        let mut fields = fields.into_iter().peekable();
+        while let Some(field) = fields.next() {
+            match tag::data_tag_for_length(field.tag) {
+                Some(data_tag) if fields.peek().is_some_and(|f| f.tag == data_tag) => {
+                    let data = fields.next().map(|f| f.value).unwrap_or_default();
+                    self.data(field.tag, data_tag, data);
+                }
+                _ => {
+                    self.field(field.tag, field.value);
+                }
+            }
+        }
         self
     }
 

@@ -1,62 +1,14 @@
 //! Proves the hot path allocation-free: framing, header lookup, typed reads and encoding over many
 //! messages, counted by a global allocator that counts this thread's allocations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use gapless_codec::value::{Decimal, TimePrecision, UtcTimestamp};
 use gapless_codec::{Decoded, Encoder, Limits, StandardHeader, decode, tag};
+use gapless_testkit::{CountingAllocator, allocations_during, counts_allocations};
 
 mod common;
 
-struct CountingAllocator;
-
-thread_local! {
-    // Const-initialised, so reading them never allocates.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // try_with: the allocator runs during thread teardown too, after the locals are gone.
-    let _ = COUNTING.try_with(|counting| {
-        if counting.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged;
-// the only addition is a thread-local counter update, which does not allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded with the caller's layout, which the GlobalAlloc contract makes valid.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout, as the contract requires.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded unchanged; `ptr` and `layout` come from this allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations_during(work: impl FnOnce()) -> u64 {
-    ALLOCATIONS.with(|n| n.set(0));
-    COUNTING.with(|c| c.set(true));
-    work();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.with(|n| n.get())
-}
 
 const MESSAGES: u64 = 200_000;
 
@@ -129,9 +81,5 @@ fn decode_lookup_and_encode_do_not_allocate() {
 #[test]
 fn counting_allocator_sees_allocations() {
     // Guards the test above against an allocator that counts nothing.
-    let n = allocations_during(|| {
-        let v: Vec<u8> = Vec::with_capacity(std::hint::black_box(64));
-        std::hint::black_box(v);
-    });
-    assert_eq!(n, 1);
+    assert!(counts_allocations());
 }

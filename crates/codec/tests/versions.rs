@@ -66,22 +66,7 @@ fn decoded(bytes: &[u8]) -> Message<'_> {
 /// Re-encodes every field after 35 in order, keeping data fields' lengths.
 fn reencode<'b>(message: &Message<'_>, out: &'b mut [u8]) -> &'b [u8] {
     let mut encoder = Encoder::new(out, message.begin_string(), message.msg_type());
-    let mut fields = message.fields().skip(3).peekable();
-    while let Some(field) = fields.next() {
-        if field.tag == tag::CHECK_SUM {
-            break;
-        }
-        match gapless_codec::tag::data_tag_for_length(field.tag) {
-            Some(data_tag) => {
-                let data = fields.next().expect("data field follows its length");
-                assert_eq!(data.tag, data_tag);
-                encoder.data(field.tag, data_tag, data.value);
-            }
-            None => {
-                encoder.field(field.tag, field.value);
-            }
-        }
-    }
+    encoder.copy_fields(message.fields().skip(3).filter(|f| f.tag != tag::CHECK_SUM));
     encoder.finish().expect("fits")
 }
 

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use gapless_codec::{Encoder, Field, Message, tag};
+use gapless_codec::{Field, Message, tag};
 use gapless_dict::{GroupDef, SessionDictionary, Version};
 use gapless_session::{Now, SendError, Session};
 use gapless_store::MessageStore;
@@ -88,7 +88,7 @@ impl EchoApp {
             .collect();
         let body = self.body_in_order(msg);
         session.send_with_header(now, msg_type, &header, |encoder| {
-            write_fields(encoder, &body)
+            encoder.copy_fields(body.iter().copied());
         })?;
         Ok(())
     }
@@ -130,22 +130,6 @@ fn group_end(fields: &[Field<'_>], mut start: usize, group: &GroupDef) -> usize 
         };
     }
     start
-}
-
-/// Writes fields as they are, length-prefixed data fields as such (their value may hold SOH).
-fn write_fields(encoder: &mut Encoder<'_>, fields: &[Field<'_>]) {
-    let mut fields = fields.iter().peekable();
-    while let Some(field) = fields.next() {
-        match tag::data_tag_for_length(field.tag) {
-            Some(data_tag) if fields.peek().is_some_and(|f| f.tag == data_tag) => {
-                let data = fields.next().map(|f| f.value).unwrap_or_default();
-                encoder.data(field.tag, data_tag, data);
-            }
-            _ => {
-                encoder.field(field.tag, field.value);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -177,27 +177,14 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
 
         let mut encoder = Encoder::new(&mut self.scratch, self.begin_string, original.msg_type());
         encoder.header(&header);
-        let mut fields = original.fields().peekable();
-        while let Some(field) = fields.next() {
-            let skip = REWRITTEN_HEADER_TAGS.contains(&field.tag)
+        encoder.copy_fields(original.fields().filter(|field| {
+            !(REWRITTEN_HEADER_TAGS.contains(&field.tag)
                 || COPIED_HEADER_TAGS.contains(&field.tag)
                 || field.tag == tag::SENDER_COMP_ID
                 || field.tag == tag::TARGET_COMP_ID
                 || field.tag == tag::POSS_RESEND
-                || field.tag == tag::CHECK_SUM;
-            if skip {
-                continue;
-            }
-            match tag::data_tag_for_length(field.tag) {
-                Some(data_tag) if fields.peek().is_some_and(|f| f.tag == data_tag) => {
-                    let data = fields.next().map(|f| f.value).unwrap_or_default();
-                    encoder.data(field.tag, data_tag, data);
-                }
-                _ => {
-                    encoder.field(field.tag, field.value);
-                }
-            }
-        }
+                || field.tag == tag::CHECK_SUM)
+        }));
         if let Ok(bytes) = encoder.finish() {
             self.out.extend_from_slice(bytes);
             self.counters.messages_resent += 1;

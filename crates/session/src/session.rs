@@ -582,30 +582,24 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         }
         if !self.comp_ids_match(msg) {
             self.consume_if_expected(seq);
-            self.send_reject(
+            self.reject_header(
                 now,
                 msg,
                 seq,
                 SessionRejectReason::CompIdProblem,
-                None,
                 "CompID problem",
             );
-            self.send_logout(now, None);
-            self.disconnect(DisconnectReason::HeaderProblem);
             return Disposition::Consumed;
         }
         if !self.sending_time_ok(now, msg) {
             self.consume_if_expected(seq);
-            self.send_reject(
+            self.reject_header(
                 now,
                 msg,
                 seq,
                 SessionRejectReason::SendingTimeAccuracyProblem,
-                None,
                 "SendingTime accuracy problem",
             );
-            self.send_logout(now, None);
-            self.disconnect(DisconnectReason::HeaderProblem);
             return Disposition::Consumed;
         }
         if is_sequence_reset(msg) && msg.get_bool(tag::GAP_FILL_FLAG) != Ok(true) {
@@ -976,6 +970,20 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
     pub(crate) fn note_held_count(&mut self) {
         self.counters.held_now = self.hold.len() as u64;
         self.counters.held_bytes_now = self.hold.bytes() as u64;
+    }
+
+    /// A header the session cannot trust (CompIDs, SendingTime): Reject, Logout, disconnect.
+    fn reject_header(
+        &mut self,
+        now: Now,
+        msg: &Message<'_>,
+        seq: u64,
+        reason: SessionRejectReason,
+        text: &str,
+    ) {
+        self.send_reject(now, msg, seq, reason, None, text);
+        self.send_logout(now, None);
+        self.disconnect(DisconnectReason::HeaderProblem);
     }
 
     /// A message rejected at the expected number still used that number.

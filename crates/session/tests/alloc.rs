@@ -2,63 +2,16 @@
 //! messages (send, journal to a file store, transmit, decode, validate, deliver, heartbeat
 //! timers) for many messages, counted by a per-thread counting allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use gapless_codec::value::UtcTimestamp;
 use gapless_dict::Version;
 use gapless_session::{Event, Instant, Now, Role, Session, SessionConfig, State};
 use gapless_store::{Durability, FileStore, StoreConfig};
-
-struct CountingAllocator;
-
-thread_local! {
-    // Const-initialised, so reading them never allocates.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // try_with: the allocator also runs during thread teardown, after the locals are gone.
-    let _ = COUNTING.try_with(|counting| {
-        if counting.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged;
-// the only addition is a thread-local counter update, which does not allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded with the caller's layout, which the GlobalAlloc contract makes valid.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout, as the contract requires.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded unchanged; `ptr` and `layout` come from this allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use gapless_testkit::{CountingAllocator, allocations_during, counts_allocations};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations_during(work: impl FnOnce()) -> u64 {
-    ALLOCATIONS.with(|n| n.set(0));
-    COUNTING.with(|c| c.set(true));
-    work();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.with(|n| n.get())
-}
 
 /// Moves everything `from` has to send into `to`, delivering application messages.
 fn pump(
@@ -137,6 +90,7 @@ fn steady_state_exchange_does_not_allocate() {
         }
     });
 
+    assert!(counts_allocations());
     assert_eq!(delivered, 1_000 + MESSAGES);
     assert_eq!(venue.next_target_seq(), client.next_sender_seq());
     assert_eq!(

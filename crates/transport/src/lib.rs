@@ -259,6 +259,26 @@ impl<T> Slab<T> {
     }
 }
 
+/// A listening TCP socket on `addr`, and the address it is bound to (port 0 picks one), with
+/// the id it gets as the listener after `existing` others. Blocking or not is the backend's
+/// choice.
+pub(crate) fn bind_listener(
+    addr: SocketAddr,
+    existing: usize,
+) -> Result<(socket2::Socket, SocketAddr, ListenerId), SetupError> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let id = ListenerId(u32::try_from(existing).map_err(|_| SetupError::TooMany)?);
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SockAddr::from(addr))?;
+    socket.listen(1024)?;
+    let bound = socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("listener has no IP address"))?;
+    Ok((socket, bound, id))
+}
+
 /// Applies the socket options every connection gets: no Nagle delay, optional busy polling.
 pub(crate) fn tune_socket(socket: &socket2::Socket, config: &TransportConfig) -> io::Result<()> {
     socket.set_tcp_nodelay(true)?;

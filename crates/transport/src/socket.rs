@@ -9,7 +9,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use crate::buffer::{RecvBuffer, SendQueue};
 use crate::{
     CloseReason, ConnId, Event, ListenerId, SendError, SetupError, Slab, Transport,
-    TransportConfig, tune_socket,
+    TransportConfig, bind_listener, tune_socket,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,15 +198,8 @@ fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
 
 impl Transport for SocketTransport {
     fn listen(&mut self, addr: SocketAddr) -> Result<(ListenerId, SocketAddr), SetupError> {
-        let socket = new_socket(&addr)?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&SockAddr::from(addr))?;
-        socket.listen(1024)?;
-        let bound = socket
-            .local_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::other("listener has no IP address"))?;
-        let id = ListenerId(u32::try_from(self.listeners.len()).map_err(|_| SetupError::TooMany)?);
+        let (socket, bound, id) = bind_listener(addr, self.listeners.len())?;
+        socket.set_nonblocking(true)?;
         self.listeners.push(socket);
         Ok((id, bound))
     }

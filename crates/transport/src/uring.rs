@@ -16,7 +16,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use crate::buffer::{RecvBuffer, SendQueue};
 use crate::{
     CloseReason, ConnId, Event, ListenerId, SendError, SetupError, Slab, Transport,
-    TransportConfig, tune_socket,
+    TransportConfig, bind_listener, tune_socket,
 };
 
 /// io_uring settings.
@@ -348,15 +348,7 @@ fn errno_kind(result: i32) -> io::ErrorKind {
 
 impl Transport for UringTransport {
     fn listen(&mut self, addr: SocketAddr) -> Result<(ListenerId, SocketAddr), SetupError> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&SockAddr::from(addr))?;
-        socket.listen(1024)?;
-        let bound = socket
-            .local_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::other("listener has no IP address"))?;
-        let id = ListenerId(u32::try_from(self.listeners.len()).map_err(|_| SetupError::TooMany)?);
+        let (socket, bound, id) = bind_listener(addr, self.listeners.len())?;
         self.listeners.push(Listener {
             socket,
             accept_in_flight: false,
