@@ -779,14 +779,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
                     &text,
                 );
             }
-            Err(_) => self.send_reject(
-                now,
-                msg,
-                seq,
-                SessionRejectReason::RequiredTagMissing,
-                Some(tag::NEW_SEQ_NO),
-                "NewSeqNo (36) required",
-            ),
+            Err(_) => self.reject_missing_new_seq_no(now, msg, seq),
         }
     }
 
@@ -807,14 +800,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
                 let reason = SessionRejectReason::ValueIsIncorrect;
                 self.send_reject(now, msg, seq, reason, None, reason.description());
             }
-            Err(_) => self.send_reject(
-                now,
-                msg,
-                seq,
-                SessionRejectReason::RequiredTagMissing,
-                Some(tag::NEW_SEQ_NO),
-                "NewSeqNo (36) required",
-            ),
+            Err(_) => self.reject_missing_new_seq_no(now, msg, seq),
         }
     }
 
@@ -970,6 +956,13 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
     pub(crate) fn note_held_count(&mut self) {
         self.counters.held_now = self.hold.len() as u64;
         self.counters.held_bytes_now = self.hold.bytes() as u64;
+    }
+
+    /// A SequenceReset without NewSeqNo (36).
+    fn reject_missing_new_seq_no(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
+        let reason = SessionRejectReason::RequiredTagMissing;
+        let text = "NewSeqNo (36) required";
+        self.send_reject(now, msg, seq, reason, Some(tag::NEW_SEQ_NO), text);
     }
 
     /// A header the session cannot trust (CompIDs, SendingTime): Reject, Logout, disconnect.
