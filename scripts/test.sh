@@ -18,9 +18,27 @@ esac
 step() { printf '\n== %s\n' "$*"; }
 started=$SECONDS
 
+# Installs the Debian packages among "$@" that are missing; nothing when all are there.
+ensure_packages() {
+  local missing=()
+  local package
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if ((${#missing[@]})); then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+  fi
+}
+
 step "toolchain"
 rustc --version
 cargo --version
+
+step "system packages"
+# Verilator builds the RTL checker into the hwsim crate (so before any cargo build); Icarus
+# Verilog lints it; the Verilated C++ needs g++.
+ensure_packages verilator iverilog g++
 
 step "protocol crates read no clock"
 # The sans-IO rule: time is passed in by the runtime, never read by the protocol layers
@@ -41,6 +59,9 @@ cargo test --workspace
 
 step "simulation: 10,000 seeds (release; the debug run above did 500)"
 cargo test --release -p gapless-sim
+
+step "hardware: RTL lint (verilator -Wall, iverilog)"
+hw/lint.sh
 
 step "demo"
 cargo run --release --quiet -- demo

@@ -1,0 +1,149 @@
+//! Driving the verilated model: beats in, commands in, descriptors out.
+
+use gapless_seqcheck::{DESCRIPTOR_LEN, Descriptor};
+
+use crate::ffi::{Inputs, Model, Outputs};
+use crate::{Chunk, Event};
+
+/// Bytes per beat (the model's `DATA_W` is 64).
+const BEAT_BYTES: usize = 8;
+/// Cycles without a handshake after which the model is taken to be hung. A replay of a whole
+/// failed message takes one cycle per byte, so this is well above the largest message.
+const WATCHDOG_CYCLES: u64 = 1 << 20;
+
+/// How the testbench drives the handshakes around the stream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Drive {
+    /// Seed of the pseudo-random stalls below.
+    pub seed: u64,
+    /// Chance in 256 that the descriptor consumer is not ready in a cycle.
+    pub consumer_stall: u8,
+    /// Chance in 256 of an idle cycle before a beat (otherwise beats are back to back).
+    pub producer_idle: u8,
+}
+
+/// The verilated sequence checker.
+#[derive(Debug)]
+pub struct Rtl {
+    model: Model,
+    drive: Drive,
+    rng: u64,
+    cycles: u64,
+    descriptors: Vec<Descriptor>,
+}
+
+impl Rtl {
+    /// A model just out of reset: every session disarmed, expecting 1, at stream offset 0.
+    pub fn new(drive: Drive) -> Rtl {
+        Rtl {
+            model: Model::new(),
+            drive,
+            rng: drive.seed | 1,
+            cycles: 0,
+            descriptors: Vec::new(),
+        }
+    }
+
+    /// Clock cycles run so far.
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
+    /// Runs the scenario to the end and returns every descriptor written, in order.
+    pub fn run(&mut self, events: &[Event]) -> Vec<Descriptor> {
+        for event in events {
+            match event {
+                Event::Chunk(chunk) => self.send_chunk(chunk),
+                Event::Command(command) => {
+                    let mut inputs = Inputs {
+                        cmd_valid: 1,
+                        ..Inputs::default()
+                    };
+                    inputs.cmd[0] = command.opcode;
+                    inputs.cmd[1] = command.reserved0;
+                    inputs.cmd[2..4].copy_from_slice(&command.session.to_le_bytes());
+                    inputs.cmd[4..8].copy_from_slice(&command.reserved1.to_le_bytes());
+                    inputs.cmd[8..16].copy_from_slice(&command.expected.to_le_bytes());
+                    self.until_accepted(&inputs, |out| out.cmd_ready != 0);
+                }
+            }
+        }
+        self.drain();
+        std::mem::take(&mut self.descriptors)
+    }
+
+    fn send_chunk(&mut self, chunk: &Chunk) {
+        let mut splits = chunk.splits.clone();
+        splits.sort_unstable();
+        let mut start = 0;
+        while start < chunk.bytes.len() {
+            let mut end = (start + BEAT_BYTES).min(chunk.bytes.len());
+            if let Some(&split) = splits.iter().find(|&&s| s > start && s < end) {
+                end = split;
+            }
+            let mut lanes = [0u8; BEAT_BYTES];
+            lanes[..end - start].copy_from_slice(&chunk.bytes[start..end]);
+            let inputs = Inputs {
+                tdata: u64::from_le_bytes(lanes),
+                tkeep: ((1u16 << (end - start)) - 1) as u8,
+                tlast: u8::from(end == chunk.bytes.len()),
+                tuser: chunk.session,
+                tvalid: 1,
+                ..Inputs::default()
+            };
+            if self.chance(self.drive.producer_idle) {
+                self.cycle(&Inputs::default());
+            }
+            self.until_accepted(&inputs, |out| out.tready != 0);
+            start = end;
+        }
+    }
+
+    /// Cycles until the descriptor FIFO is empty.
+    fn drain(&mut self) {
+        let idle = Inputs::default();
+        let mut waited = 0;
+        while self.cycle(&idle).desc_valid != 0 {
+            waited += 1;
+            assert!(waited < WATCHDOG_CYCLES, "descriptors never drained");
+        }
+    }
+
+    fn until_accepted(&mut self, inputs: &Inputs, accepted: impl Fn(&Outputs) -> bool) {
+        let mut waited = 0;
+        while !accepted(&self.cycle(inputs)) {
+            waited += 1;
+            assert!(
+                waited < WATCHDOG_CYCLES,
+                "the model accepted nothing for {WATCHDOG_CYCLES} cycles"
+            );
+        }
+    }
+
+    /// One cycle; collects the descriptor handed over in it, if any.
+    fn cycle(&mut self, inputs: &Inputs) -> Outputs {
+        let ready = !self.chance(self.drive.consumer_stall);
+        let inputs = Inputs {
+            desc_ready: u8::from(ready),
+            ..*inputs
+        };
+        let out = self.model.cycle(&inputs);
+        self.cycles += 1;
+        if ready && out.desc_valid != 0 {
+            let bytes: &[u8; DESCRIPTOR_LEN] = &out.desc;
+            self.descriptors.push(Descriptor::from_bytes(bytes));
+        }
+        out
+    }
+
+    /// True with probability `in_256` / 256 (xorshift64).
+    fn chance(&mut self, in_256: u8) -> bool {
+        if in_256 == 0 {
+            return false;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng & 0xff) < u64::from(in_256)
+    }
+}
