@@ -47,8 +47,8 @@
 //! 5. [`Verdict::Gap`]: MsgSeqNum above expected. The checker disarms: everything after it is
 //!    diverted until the recovery side re-arms it.
 //! 6. [`Verdict::Duplicate`]: MsgSeqNum below expected.
-//! 7. [`Verdict::InOrder`]: MsgSeqNum equals expected. Expected becomes MsgSeqNum + 1, or NewSeqNo
-//!    for a GapFill whose NewSeqNo is higher. A Logon or Logout in order disarms the checker, since
+//! 7. [`Verdict::InOrder`]: MsgSeqNum equals expected. Expected becomes MsgSeqNum + 1 (saturating
+//!    at 2^64 - 1), or NewSeqNo for a GapFill whose NewSeqNo is higher. A Logon or Logout in order disarms the checker, since
 //!    either can change what comes next.
 //!
 //! The fast path is exactly: `InOrder`, class [`MsgClass::Application`], no [`FLAG_POSS_DUP`].
@@ -442,7 +442,9 @@ fn classify(registers: &mut SessionRegisters, message: &Message<'_>, d: &mut Des
         registers.expected = if gap_fill && d.new_seq_no > seq {
             d.new_seq_no
         } else {
-            seq + 1
+            // Saturating: a peer can push the sequence to the top of the range (SequenceReset
+            // to 2^64-1), and the checker must not overflow on what a peer sends.
+            seq.saturating_add(1)
         };
         if matches!(class, MsgClass::Logon | MsgClass::Logout) {
             registers.armed = false;
@@ -496,6 +498,14 @@ mod tests {
         assert_eq!(d.flags & FLAG_POSS_DUP, FLAG_POSS_DUP);
         checker.command(&Command::arm(0, 9)).unwrap();
         assert!(verdict_of(&mut checker, "35=D|34=9|49=A|56=B|").is_fast_path());
+    }
+
+    #[test]
+    fn armed_in_order_at_the_top_of_the_range_saturates() {
+        let mut checker = armed_checker(u64::MAX);
+        let d = verdict_of(&mut checker, "35=D|34=18446744073709551615|49=A|56=B|");
+        assert_eq!(d.verdict(), Some(Verdict::InOrder));
+        assert_eq!(checker.state(0), Some((true, u64::MAX)));
     }
 
     #[test]

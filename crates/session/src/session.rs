@@ -427,7 +427,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             let held = self.hold.take(seq)?;
             self.note_held_count();
             if held.handled {
-                self.advance_target(seq + 1);
+                self.advance_target(seq.saturating_add(1));
                 self.check_recovered();
                 if let Some(event) = self.events.pop_front() {
                     return Some(event);
@@ -548,7 +548,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             }
         }
         if seq == expected {
-            self.advance_target(seq + 1);
+            self.advance_target(seq.saturating_add(1));
         } else {
             // The Logon is handled; only its number is left to account for.
             self.hold.insert(seq, logon.as_bytes(), true);
@@ -732,13 +732,13 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             match self.check_orig_sending_time(now, msg, seq) {
                 PossDupCheck::Accepted => {}
                 PossDupCheck::Rejected => {
-                    self.advance_target(seq + 1);
+                    self.advance_target(seq.saturating_add(1));
                     return Disposition::Consumed;
                 }
                 PossDupCheck::Disconnected => return Disposition::Consumed,
             }
         }
-        self.advance_target(seq + 1);
+        self.advance_target(seq.saturating_add(1));
         match msg.msg_type() {
             b"0" => {}
             b"1" => {
@@ -816,7 +816,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         self.send_logon(now, true);
         let seq = msg.msg_seq_num().unwrap_or(1);
         if seq == self.store.next_target_seq() {
-            self.advance_target(seq + 1);
+            self.advance_target(seq.saturating_add(1));
         }
         self.events.push_back(Event::LoggedOn { reset: true });
     }
@@ -982,7 +982,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
     /// A message rejected at the expected number still used that number.
     fn consume_if_expected(&mut self, seq: u64) {
         if seq == self.store.next_target_seq() {
-            self.advance_target(seq + 1);
+            self.advance_target(seq.saturating_add(1));
         }
     }
 
