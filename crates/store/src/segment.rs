@@ -77,6 +77,20 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
+    /// A segment whose records are not yet indexed: writing starts after the header.
+    fn unscanned(path: PathBuf, number: u64, map: MmapMut, len: u64, max_seq: u64) -> Self {
+        Self {
+            path,
+            number,
+            map,
+            write_offset: SEGMENT_HEADER_LEN,
+            sealed: false,
+            offsets: Vec::with_capacity(index_capacity(len)),
+            stale_records: 0,
+            max_seq,
+        }
+    }
+
     /// Creates `dir/journal-<number>.seg` of `len` bytes: written under a temporary name,
     /// allocated on disk (so a full disk fails here, not as SIGBUS in a later store), given
     /// its header, fsynced, renamed into place.
@@ -96,16 +110,7 @@ impl Segment {
         map.flush().map_err(IoError::at(&temp, "msync"))?;
         fs::rename(&temp, &path).map_err(IoError::at(&path, "rename"))?;
         sync_dir(dir)?;
-        Ok(Self {
-            path,
-            number,
-            map,
-            write_offset: SEGMENT_HEADER_LEN,
-            sealed: false,
-            offsets: Vec::with_capacity(index_capacity(len)),
-            stale_records: 0,
-            max_seq,
-        })
+        Ok(Self::unscanned(path, number, map, len, max_seq))
     }
 
     /// Maps an existing segment and validates its header; records are read by [`Self::scan`].
@@ -160,16 +165,7 @@ impl Segment {
                 what,
             });
         }
-        Ok(Self {
-            path,
-            number,
-            map,
-            write_offset: SEGMENT_HEADER_LEN,
-            sealed: false,
-            offsets: Vec::with_capacity(index_capacity(len)),
-            stale_records: 0,
-            max_seq: 0,
-        })
+        Ok(Self::unscanned(path, number, map, len, 0))
     }
 
     /// Indexes the records of the cursor's epoch until the seal, unwritten space or an
