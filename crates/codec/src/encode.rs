@@ -14,7 +14,7 @@ use core::fmt;
 
 use crate::SOH;
 use crate::frame::checksum;
-use crate::message::Field;
+use crate::message::{Field, FieldSyntaxError, walk_fields};
 use crate::tag;
 use crate::value::{Decimal, TimePrecision, UtcTimestamp, write_u64};
 
@@ -32,6 +32,11 @@ pub enum EncodeError {
     TimestampOutOfRange { tag: u32 },
     /// BeginString is empty, too long, or contains SOH.
     InvalidBeginString,
+    /// Pre-encoded fields are not a sequence of `tag=value<SOH>` fields.
+    MalformedFields(FieldSyntaxError),
+    /// Pre-encoded fields hold a tag the framing or the session writes (8, 9, 10, 34, 35, 49, 52,
+    /// 56), which would break or contradict the message.
+    SessionTag { tag: u32 },
 }
 
 impl fmt::Display for EncodeError {
@@ -46,11 +51,27 @@ impl fmt::Display for EncodeError {
                 write!(f, "tag {tag} timestamp is outside years 0000-9999")
             }
             EncodeError::InvalidBeginString => f.write_str("invalid BeginString"),
+            EncodeError::MalformedFields(error) => write!(f, "malformed fields: {error}"),
+            EncodeError::SessionTag { tag } => {
+                write!(f, "tag {tag} belongs to the framing or the session header")
+            }
         }
     }
 }
 
 impl std::error::Error for EncodeError {}
+
+/// Tags that pre-encoded fields may not carry: the framing's and those the session stamps.
+const SESSION_OWNED_TAGS: [u32; 8] = [
+    tag::BEGIN_STRING,
+    tag::BODY_LENGTH,
+    tag::CHECK_SUM,
+    tag::MSG_SEQ_NUM,
+    tag::MSG_TYPE,
+    tag::SENDER_COMP_ID,
+    tag::SENDING_TIME,
+    tag::TARGET_COMP_ID,
+];
 
 /// Builds one message in a borrowed buffer. Methods chain; the first error sticks and is
 /// returned by [`Encoder::finish`], so a sequence of calls needs one check.
@@ -295,6 +316,23 @@ impl<'b> Encoder<'b> {
         self
     }
 
+    /// Appends fields that are already encoded as `tag=value<SOH>...`, after checking their
+    /// syntax and that none of them is a framing or session-header tag.
+    pub fn encoded_fields(&mut self, fields: &[u8]) -> &mut Self {
+        let mut session_tag = None;
+        let checked = walk_fields(fields, |field| {
+            if SESSION_OWNED_TAGS.contains(&field.tag) {
+                session_tag.get_or_insert(field.tag);
+            }
+        });
+        match (checked, session_tag) {
+            (Err(error), _) => self.fail(EncodeError::MalformedFields(error)),
+            (Ok(()), Some(tag)) => self.fail(EncodeError::SessionTag { tag }),
+            (Ok(()), None) => self.put(fields),
+        }
+        self
+    }
+
     /// The standard header fields, in ascending tag order.
     pub fn header(&mut self, header: &StandardHeader<'_>) -> &mut Self {
         let precision = header.time_precision;
@@ -371,6 +409,35 @@ mod tests {
 
     fn show(bytes: &[u8]) -> String {
         String::from_utf8_lossy(bytes).replace('\x01', "|")
+    }
+
+    #[test]
+    fn encoded_fields_append_checked_body_with_data_field() {
+        let mut buf = [0u8; 256];
+        let mut enc = Encoder::new(&mut buf, b"FIX.4.4", b"D");
+        enc.encoded_fields(b"11=O1\x0195=3\x0196=a\x01b\x0155=X\x01");
+        let msg = enc.finish().unwrap();
+        let Decoded::Message(m) = decode(msg, &Limits::default()) else {
+            panic!("does not decode: {}", show(msg));
+        };
+        assert_eq!(m.get(96), Some(&b"a\x01b"[..]));
+        assert_eq!(m.get(55), Some(&b"X"[..]));
+    }
+
+    #[test]
+    fn encoded_fields_refuse_bad_syntax_and_session_tags() {
+        let mut buf = [0u8; 256];
+        let mut enc = Encoder::new(&mut buf, b"FIX.4.4", b"D");
+        enc.encoded_fields(b"11=O1");
+        assert!(matches!(
+            enc.finish(),
+            Err(EncodeError::MalformedFields(
+                FieldSyntaxError::MissingSoh { .. }
+            ))
+        ));
+        let mut enc = Encoder::new(&mut buf, b"FIX.4.4", b"D");
+        enc.encoded_fields(b"11=O1\x0110=000\x01");
+        assert_eq!(enc.finish(), Err(EncodeError::SessionTag { tag: 10 }));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub mod value;
 
 pub use encode::{EncodeError, Encoder, StandardHeader};
 pub use frame::{Decoded, FrameError, Garbled, Limits, Resync, checksum, decode};
-pub use message::{Field, FieldError, FieldSyntaxError, Fields, Message};
+pub use message::{Field, FieldError, FieldSyntaxError, Fields, Message, walk_fields};
 pub use tag::DATA_FIELDS;
 
 /// The FIX field delimiter, Start Of Header.

@@ -431,6 +431,32 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
+/// Iterates `bytes` as a sequence of `tag=value<SOH>` fields (data fields read by their length)
+/// and gives each field to `visit`; the first syntax error stops the walk. This is how
+/// pre-encoded body fields (from an application ring, say) are checked before they are sent.
+pub fn walk_fields<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(Field<'a>),
+) -> Result<(), FieldSyntaxError> {
+    let mut cursor = FieldCursor::new(bytes, 0, bytes.len());
+    while !cursor.at_end() {
+        let field = cursor.next_field()?;
+        visit(Field {
+            tag: field.tag,
+            value: &bytes[field.start..field.end],
+        });
+        if field.class == DATA_LENGTH_CLASS
+            && let Some(data) = cursor.data_field(&field)?
+        {
+            visit(Field {
+                tag: data.tag,
+                value: &bytes[data.start..data.end],
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Splits `bytes[pos..end]` into fields, honouring length-prefixed data fields.
 #[derive(Debug, Clone)]
 struct FieldCursor<'a> {

@@ -377,27 +377,58 @@ impl Checker {
         stream: &[u8],
         timestamp: u64,
     ) -> Option<Descriptor> {
+        match decode(stream, &self.limits) {
+            Decoded::Incomplete => None,
+            Decoded::Garbled(garbled) => {
+                self.check_garbled(session, stream_offset, garbled.skip, timestamp)
+            }
+            Decoded::Message(message) => {
+                self.check_message(session, stream_offset, &message, timestamp)
+            }
+        }
+    }
+
+    /// [`Checker::check`] for a message the caller has already framed, so that a software
+    /// pipeline decodes each message once. `None` if `session` is unknown.
+    pub fn check_message(
+        &mut self,
+        session: u16,
+        stream_offset: u64,
+        message: &Message<'_>,
+        timestamp: u64,
+    ) -> Option<Descriptor> {
         let registers = self.sessions.get_mut(usize::from(session))?;
         let mut descriptor = Descriptor {
             stream_offset,
             session,
             expected: registers.expected,
             timestamp,
+            length: message.len() as u32,
             ..Descriptor::default()
         };
-        match decode(stream, &self.limits) {
-            Decoded::Incomplete => return None,
-            Decoded::Garbled(garbled) => {
-                descriptor.length = garbled.skip as u32;
-                descriptor.verdict = Verdict::Garbled as u8;
-                descriptor.msg_class = MsgClass::None as u8;
-            }
-            Decoded::Message(message) => {
-                descriptor.length = message.len() as u32;
-                classify(registers, &message, &mut descriptor);
-            }
-        }
+        classify(registers, message, &mut descriptor);
         Some(descriptor)
+    }
+
+    /// [`Checker::check`] for `skipped` bytes the caller's framing found garbled.
+    pub fn check_garbled(
+        &mut self,
+        session: u16,
+        stream_offset: u64,
+        skipped: usize,
+        timestamp: u64,
+    ) -> Option<Descriptor> {
+        let registers = self.sessions.get(usize::from(session))?;
+        Some(Descriptor {
+            stream_offset,
+            session,
+            expected: registers.expected,
+            timestamp,
+            length: skipped as u32,
+            verdict: Verdict::Garbled as u8,
+            msg_class: MsgClass::None as u8,
+            ..Descriptor::default()
+        })
     }
 }
 
