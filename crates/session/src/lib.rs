@@ -45,11 +45,13 @@ mod event;
 mod hold;
 mod outbound;
 mod resend;
+mod screen;
 mod session;
 mod time;
 
 pub use config::{HoldLimits, QueueOverflow, ResendLimits, Role, SessionConfig};
 pub use event::{Counters, DisconnectReason, Event};
 pub use outbound::SendError;
-pub use session::{DefaultHooks, Disposition, Hooks, Session, State};
+pub use screen::InboundScreen;
+pub use session::{DefaultHooks, Disposition, FastPathError, Hooks, Session, State};
 pub use time::{Instant, Now};

@@ -161,7 +161,8 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             && self.config.version >= Version::Fix44)
             .then(|| self.store.next_target_seq());
         let default_appl_ver_id = self
-            .dictionary
+            .screen
+            .dictionary()
             .is_fixt()
             .then(|| self.config.version.appl_ver_id())
             .flatten();

@@ -9,7 +9,7 @@ use gapless_codec::value::UtcTimestamp;
 use gapless_codec::{
     Decoded, FieldSyntaxError, FrameError, Garbled, Limits, Message, SOH, decode, tag,
 };
-use gapless_dict::{SessionDictionary, SessionRejectReason, Version, validate};
+use gapless_dict::{SessionDictionary, SessionRejectReason, Version};
 use gapless_store::MessageStore;
 
 use crate::config::{QueueOverflow, Role, SessionConfig};
@@ -17,6 +17,7 @@ use crate::event::{Counters, DisconnectReason, Event};
 use crate::hold::{Gap, HoldQueue};
 use crate::outbound::RejectedMessage;
 use crate::resend::ResendCursor;
+use crate::screen::InboundScreen;
 use crate::time::{Instant, Now, Timer, TimerTable};
 
 /// Decisions the session leaves to the application.
@@ -69,6 +70,26 @@ pub enum Disposition {
     Consumed,
 }
 
+/// Why [`Session::handle_fast_path`] refused a message: the checker and the session disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastPathError {
+    pub seq: u64,
+    pub expected: u64,
+    pub state: State,
+}
+
+impl core::fmt::Display for FastPathError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "fast-path message {} while expecting {} in state {:?}",
+            self.seq, self.expected, self.state
+        )
+    }
+}
+
+impl std::error::Error for FastPathError {}
+
 /// Outbound bytes are generated from a resend in batches of about this size, so that answering
 /// a ResendRequest streams from the store instead of rendering the whole range at once.
 const RESEND_BATCH_BYTES: usize = 64 * 1024;
@@ -85,7 +106,7 @@ const TEST_REQ_ID: &[u8] = b"TEST";
 pub struct Session<S: MessageStore, H: Hooks = DefaultHooks> {
     pub(crate) config: SessionConfig,
     pub(crate) begin_string: &'static [u8],
-    pub(crate) dictionary: SessionDictionary,
+    pub(crate) screen: InboundScreen,
     pub(crate) store: S,
     pub(crate) hooks: H,
     pub(crate) state: State,
@@ -131,7 +152,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         };
         Session {
             begin_string: config.version.begin_string().as_bytes(),
-            dictionary: SessionDictionary::new(config.version),
+            screen: InboundScreen::new(&config, SessionDictionary::new(config.version)),
             heartbeat_interval: config.heartbeat_interval,
             scratch: vec![0; config.max_message_len + 256],
             config,
@@ -144,7 +165,9 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             hold: HoldQueue::default(),
             gap: None,
             resend: None,
-            out: Vec::new(),
+            // Room for a resend batch and the messages queued beside it, so that the steady
+            // state never grows it.
+            out: Vec::with_capacity(4 * RESEND_BATCH_BYTES),
             out_sent: 0,
             deferred: Vec::new(),
             events: VecDeque::new(),
@@ -178,6 +201,12 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
     /// process would.
     pub fn into_store(self) -> S {
         self.store
+    }
+
+    /// Makes everything journaled so far durable, whatever the store's durability policy (at
+    /// shutdown, say).
+    pub fn flush_store(&mut self) -> Result<(), gapless_store::FlushError> {
+        self.store.flush()
     }
 
     /// The MsgSeqNum the next inbound message should carry.
@@ -292,6 +321,45 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         );
     }
 
+    /// An in-order application message that the runtime's network core checked with this
+    /// session's [`InboundScreen`] and delivered itself: the session only accounts for it
+    /// (expected number, idle timer, counters). Refused, changing nothing, unless the session is
+    /// logged on, has no gap, and expects exactly `seq`.
+    pub fn handle_fast_path(&mut self, now: Now, seq: u64) -> Result<(), FastPathError> {
+        let expected = self.store.next_target_seq();
+        if self.state != State::Active || self.gap.is_some() || seq != expected {
+            return Err(FastPathError {
+                seq,
+                expected,
+                state: self.state,
+            });
+        }
+        self.last_now = now;
+        self.counters.messages_received += 1;
+        self.arm_idle_timer(now);
+        self.test_request_outstanding = false;
+        self.advance_target(seq.saturating_add(1));
+        Ok(())
+    }
+
+    /// A copy of the checks every inbound message passes, for a network core that delivers
+    /// in-order application messages without the session (see [`Session::handle_fast_path`]).
+    pub fn inbound_screen(&self) -> InboundScreen {
+        self.screen.clone()
+    }
+
+    /// Bytes that [`gapless_codec::decode`] could not frame as a message (`bytes` is what it
+    /// skipped): an invalid tag number is answered with a Reject, anything else is discarded as
+    /// garbled. After it, drain [`Session::poll_event`].
+    pub fn handle_frame_error(&mut self, now: Now, bytes: &[u8], garbled: &Garbled) {
+        match garbled.error {
+            FrameError::FieldSyntax(FieldSyntaxError::InvalidTag { .. }) => {
+                self.handle_invalid_tag(now, bytes);
+            }
+            _ => self.handle_garbled(now, garbled),
+        }
+    }
+
     /// A message framed by [`gapless_codec::decode`]. After it, drain [`Session::poll_event`].
     pub fn handle_message(&mut self, now: Now, msg: &Message<'_>) -> Disposition {
         self.last_now = now;
@@ -336,14 +404,8 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
                     }
                 }
                 Decoded::Garbled(garbled) => {
-                    let garbled_bytes = &bytes[used..used + garbled.skip];
+                    self.handle_frame_error(now, &bytes[used..used + garbled.skip], &garbled);
                     used += garbled.skip;
-                    match garbled.error {
-                        FrameError::FieldSyntax(FieldSyntaxError::InvalidTag { .. }) => {
-                            self.handle_invalid_tag(now, garbled_bytes);
-                        }
-                        _ => self.handle_garbled(now, &garbled),
-                    }
                 }
                 Decoded::Incomplete => return used,
             }
@@ -487,11 +549,11 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         // Anything wrong with the first message closes the connection without a reply: a
         // peer that is not who it claims to be learns nothing.
         let acceptable = msg.msg_type() == b"A"
-            && msg.begin_string() == self.begin_string
-            && self.comp_ids_match(msg)
-            && self.sending_time_ok(now, msg)
-            && self.dictionary_accepts(msg).is_ok()
-            && (!self.dictionary.is_fixt() || msg.get(tag::DEFAULT_APPL_VER_ID).is_some())
+            && self.screen.begin_string_ok(msg)
+            && self.screen.comp_ids_match(msg)
+            && self.screen.sending_time_ok(now, msg)
+            && self.screen.dictionary_accepts(msg).is_ok()
+            && (!self.screen.dictionary().is_fixt() || msg.get(tag::DEFAULT_APPL_VER_ID).is_some())
             && msg.get_u64(tag::HEART_BT_INT).is_ok()
             && msg.msg_seq_num().is_ok()
             && self.hooks.accept_logon(msg, self.peer);
@@ -517,8 +579,8 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
 
     fn on_logon_reply(&mut self, now: Now, msg: &Message<'_>) {
         let acceptable = msg.msg_type() == b"A"
-            && msg.begin_string() == self.begin_string
-            && self.comp_ids_match(msg)
+            && self.screen.begin_string_ok(msg)
+            && self.screen.comp_ids_match(msg)
             && msg.msg_seq_num().is_ok();
         if !acceptable {
             self.disconnect(DisconnectReason::InvalidLogon);
@@ -561,7 +623,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
     fn on_message(&mut self, now: Now, msg: &Message<'_>) -> Disposition {
         self.arm_idle_timer(now);
         self.test_request_outstanding = false;
-        if msg.begin_string() != self.begin_string {
+        if !self.screen.begin_string_ok(msg) {
             self.send_logout(now, Some("Incorrect BeginString"));
             self.disconnect(DisconnectReason::HeaderProblem);
             return Disposition::Consumed;
@@ -575,12 +637,12 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         // empty is a malformed message (Reject 373=1 or 4), not a CompID mismatch. A message the
         // dictionary rejects is not held behind a gap either: holding it would only delay the
         // same Reject.
-        if let Err(rejection) = self.dictionary_accepts(msg) {
+        if let Err(rejection) = self.screen.dictionary_accepts(msg) {
             self.consume_if_expected(seq);
             self.reject_invalid(now, msg, seq, rejection);
             return Disposition::Consumed;
         }
-        if !self.comp_ids_match(msg) {
+        if !self.screen.comp_ids_match(msg) {
             self.consume_if_expected(seq);
             self.reject_header(
                 now,
@@ -591,7 +653,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             );
             return Disposition::Consumed;
         }
-        if !self.sending_time_ok(now, msg) {
+        if !self.screen.sending_time_ok(now, msg) {
             self.consume_if_expected(seq);
             self.reject_header(
                 now,
@@ -922,32 +984,6 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         }
     }
 
-    fn comp_ids_match(&self, msg: &Message<'_>) -> bool {
-        !self.config.check_comp_ids
-            || (msg.get(tag::SENDER_COMP_ID) == Some(self.config.target_comp_id.as_bytes())
-                && msg.get(tag::TARGET_COMP_ID) == Some(self.config.sender_comp_id.as_bytes()))
-    }
-
-    fn sending_time_ok(&self, now: Now, msg: &Message<'_>) -> bool {
-        let Some(tolerance) = self.config.max_sending_time_skew else {
-            return true;
-        };
-        let Ok(sent) = msg.sending_time() else {
-            return false;
-        };
-        let (Some(sent), Some(ours)) = (sent.unix_nanos(), now.utc.unix_nanos()) else {
-            return false;
-        };
-        sent.abs_diff(ours) <= u64::try_from(tolerance.as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn dictionary_accepts(&self, msg: &Message<'_>) -> Result<(), gapless_dict::Rejection> {
-        match &self.config.validation {
-            Some(options) => validate(&self.dictionary, msg, options),
-            None => Ok(()),
-        }
-    }
-
     fn hold_overflowed(&self) -> bool {
         let limits = &self.config.hold_limits;
         self.hold.len() > limits.max_messages || self.hold.bytes() > limits.max_bytes
@@ -1056,7 +1092,8 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         let len = gapless_codec::value::write_u64(u64::from(code), &mut digits);
         self.config.version > Version::Fix41
             && self
-                .dictionary
+                .screen
+                .dictionary()
                 .transport()
                 .is_allowed_value(tag::SESSION_REJECT_REASON, &digits[20 - len..])
                 .unwrap_or(false)
