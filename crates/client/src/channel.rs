@@ -530,11 +530,8 @@ impl Channel {
 /// messages. One per channel, across all processes.
 #[derive(Debug)]
 pub struct GatewayEnd {
-    shared: Shared,
-    to_app: Producer,
-    from_app: Consumer,
-    last_delivered_seq: u64,
-    stats: StatsWriter,
+    delivery: Delivery,
+    orders: Orders,
 }
 
 impl GatewayEnd {
@@ -605,14 +602,71 @@ impl GatewayEnd {
             None => to_app.ring().consumer_progress(),
         };
         Ok(GatewayEnd {
-            stats: StatsWriter::new(shared.clone()),
-            shared,
-            to_app,
-            from_app,
-            last_delivered_seq,
+            delivery: Delivery {
+                stats: StatsWriter::new(shared.clone()),
+                shared,
+                to_app,
+                last_delivered_seq,
+            },
+            orders: Orders { from_app },
         })
     }
 
+    /// The two halves, for a gateway whose network core delivers and whose session thread
+    /// takes the application's messages.
+    pub fn split(self) -> (Delivery, Orders) {
+        (self.delivery, self.orders)
+    }
+
+    /// See [`Delivery::last_delivered_seq`].
+    pub fn last_delivered_seq(&self) -> u64 {
+        self.delivery.last_delivered_seq()
+    }
+
+    /// See [`Delivery::try_deliver`].
+    pub fn try_deliver(&mut self, seq: u64, message: &[u8]) -> Result<(), DeliverError> {
+        self.delivery.try_deliver(seq, message)
+    }
+
+    /// See [`Delivery::try_event`].
+    pub fn try_event(&mut self, seq: u64, event: &SessionEvent<'_>) -> Result<(), DeliverError> {
+        self.delivery.try_event(seq, event)
+    }
+
+    /// See [`Orders::try_take`].
+    pub fn try_take<R>(
+        &mut self,
+        take: impl FnOnce(OutboundRecord<'_>) -> R,
+    ) -> Result<Option<R>, RecvError> {
+        self.orders.try_take(take)
+    }
+
+    /// See [`Delivery::to_app_pending`].
+    pub fn to_app_pending(&self) -> usize {
+        self.delivery.to_app_pending()
+    }
+
+    /// A handle on the counters block, for whichever gateway thread owns each counter.
+    pub fn stats(&self) -> StatsWriter {
+        self.delivery.stats.clone()
+    }
+
+    /// The channel's sizes.
+    pub fn config(&self) -> ChannelConfig {
+        self.delivery.config()
+    }
+}
+
+/// The gateway's producing half of a channel: the application ring's writer.
+#[derive(Debug)]
+pub struct Delivery {
+    shared: Shared,
+    to_app: Producer,
+    last_delivered_seq: u64,
+    stats: StatsWriter,
+}
+
+impl Delivery {
     /// The `seq` of the last record committed to the application's ring (0 if none): exact even
     /// if the previous gateway was killed at any instant, because it is read back from the ring
     /// itself and the application's published progress, never from a counter that may lag.
@@ -654,6 +708,24 @@ impl GatewayEnd {
         })
     }
 
+    /// Bytes delivered and not yet consumed by the application.
+    pub fn to_app_pending(&self) -> usize {
+        self.to_app.ring().occupancy()
+    }
+
+    /// The channel's sizes.
+    pub fn config(&self) -> ChannelConfig {
+        self.shared.config
+    }
+}
+
+/// The gateway's consuming half of a channel: the reader of the application's messages.
+#[derive(Debug)]
+pub struct Orders {
+    from_app: Consumer,
+}
+
+impl Orders {
     /// Takes the application's next message, if any: `take` sees it in the ring, and it is
     /// consumed when `take` returns. A malformed record is skipped and reported.
     pub fn try_take<R>(
@@ -667,21 +739,6 @@ impl GatewayEnd {
         let result = decoded.map(take);
         self.from_app.commit();
         result.map(Some).map_err(RecvError::Malformed)
-    }
-
-    /// Bytes delivered and not yet consumed by the application.
-    pub fn to_app_pending(&self) -> usize {
-        self.to_app.ring().occupancy()
-    }
-
-    /// A handle on the counters block, for whichever gateway thread owns each counter.
-    pub fn stats(&self) -> StatsWriter {
-        self.stats.clone()
-    }
-
-    /// The channel's sizes.
-    pub fn config(&self) -> ChannelConfig {
-        self.shared.config
     }
 }
 

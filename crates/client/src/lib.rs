@@ -138,7 +138,7 @@ mod stats;
 pub use body::{BodyError, BodyWriter, GATEWAY_TAGS};
 pub use channel::{
     AppEnd, AttachError, CHANNEL_EXTENSION, COUNTERS_OFFSET, Channel, ChannelConfig, CreateError,
-    DEFAULT_DIR, DeliverError, GatewayEnd, MAGIC, RecvError, SendError, Start, TO_APP_OFFSET,
+    DEFAULT_DIR, DeliverError, Delivery, GatewayEnd, Orders, MAGIC, RecvError, SendError, Start, TO_APP_OFFSET,
     VERSION, channel_path,
 };
 pub use record::{

@@ -323,11 +323,12 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
 
     /// An in-order application message that the runtime's network core checked with this
     /// session's [`InboundScreen`] and delivered itself: the session only accounts for it
-    /// (expected number, idle timer, counters). Refused, changing nothing, unless the session is
-    /// logged on, has no gap, and expects exactly `seq`.
+    /// (expected number, idle timer, counters). The application has it, so the expected number
+    /// advances even if the session has meanwhile ended. Refused, changing nothing, while a gap
+    /// is open or unless the session expects exactly `seq`.
     pub fn handle_fast_path(&mut self, now: Now, seq: u64) -> Result<(), FastPathError> {
         let expected = self.store.next_target_seq();
-        if self.state != State::Active || self.gap.is_some() || seq != expected {
+        if self.gap.is_some() || seq != expected {
             return Err(FastPathError {
                 seq,
                 expected,
@@ -336,8 +337,10 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         }
         self.last_now = now;
         self.counters.messages_received += 1;
-        self.arm_idle_timer(now);
-        self.test_request_outstanding = false;
+        if matches!(self.state, State::Active | State::LogoutSent) {
+            self.arm_idle_timer(now);
+            self.test_request_outstanding = false;
+        }
         self.advance_target(seq.saturating_add(1));
         Ok(())
     }

@@ -86,11 +86,12 @@ fn screen_refuses_what_the_session_must_judge() {
 }
 
 #[test]
-fn disconnected_fast_path_is_refused() {
-    let config = SessionConfig::new(Version::Fix44, Role::Acceptor, "ISLD", "TW");
-    let mut session = Session::new(config, MemoryStore::new());
-    let error = session.handle_fast_path(now(), 1).unwrap_err();
-    assert_eq!(error.state, State::Disconnected);
+fn disconnected_fast_path_still_advances_what_the_application_has() {
+    let mut session = logged_on();
+    session.handle_disconnect(now());
+    session.handle_fast_path(now(), 2).unwrap();
+    assert_eq!(session.next_target_seq(), 3);
+    assert_eq!(session.state(), State::Disconnected);
 }
 
 /// Replaces the first occurrence of a field, re-framing the message.

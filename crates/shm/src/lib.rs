@@ -348,6 +348,19 @@ impl Ring {
         Ok(ring)
     }
 
+    /// A ring in anonymous memory, for two threads of one process (the runtime's network core
+    /// and session thread): its producer and consumer ends.
+    pub fn anonymous(capacity: usize) -> std::io::Result<(Producer, Consumer)> {
+        let map = memmap2::MmapOptions::new()
+            .len(block_len(capacity.max(MIN_CAPACITY)))
+            .map_anon()?;
+        let map = Arc::new(MmapRaw::from(map));
+        let invalid = |error: RegionError| std::io::Error::other(error.what());
+        let producer = Ring::format_in(Arc::clone(&map), 0, capacity).map_err(invalid)?;
+        let consumer = Ring::attach_in(map, 0).map_err(invalid)?;
+        Ok((producer.producer(), consumer.consumer()))
+    }
+
     /// Writes a fresh ring header at `offset` in `map` (positions 0, data area zeroed). The
     /// caller owns that part of the mapping: no other process may be using it.
     pub fn format_in(
@@ -755,6 +768,16 @@ impl Consumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anonymous_ring_carries_records_between_its_ends() {
+        let (mut producer, mut consumer) = Ring::anonymous(1024).unwrap();
+        producer.try_push(b"first").unwrap();
+        producer.try_push(b"second").unwrap();
+        assert_eq!(consumer.try_pop_with(|r| r.to_vec()), Some(b"first".to_vec()));
+        assert_eq!(consumer.try_pop_with(|r| r.to_vec()), Some(b"second".to_vec()));
+        assert_eq!(consumer.try_pop_with(|r| r.to_vec()), None);
+    }
 
     fn ring(capacity: usize) -> (tempfile::TempDir, PathBuf, Ring) {
         let dir = tempfile::tempdir().unwrap();

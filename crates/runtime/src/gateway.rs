@@ -1,0 +1,699 @@
+//! The inline gateway: one thread polls the transport, frames and checks every inbound message,
+//! runs the sessions and moves messages between them and the application channels.
+//!
+//! Per pass ([`Gateway::poll`]):
+//!
+//! 1. transport I/O and its events (accepted, connected, closed);
+//! 2. per connected session, inbound: frame each message in place, classify it with the sequence
+//!    checker, hand it to the session, and write what the session delivers straight from the
+//!    receive buffer into the application ring;
+//! 3. per session, outbound: take the application's orders from its ring while the session is
+//!    logged on and the socket takes bytes, and write out what the session queued;
+//! 4. timers, reconnections, counters.
+//!
+//! Back-pressure: a message is only framed into the session when the application ring has room
+//! for it. If the ring is full the connection stops reading (the kernel's buffers fill and TCP
+//! closes the peer's window) until the application catches up. Released held messages that do
+//! not fit wait in a backlog, bounded by the session's hold limits, before anything else.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gapless_client::{Orders, OutboundRecord};
+use gapless_codec::{Decoded, Limits, Message, decode};
+use gapless_seqcheck::{Checker, Command};
+use gapless_session::{Disposition, Instant, Now, State};
+use gapless_transport::{ConnId, Event as NetEvent, ListenerId, Transport};
+
+use crate::clock::Clock;
+use crate::config::{Backoff, Endpoint};
+use crate::log::{Direction, LogWriter};
+use crate::outlet::Outlet;
+use crate::session_io::{
+    GatewaySession, Notice, Output, Stats, drain_session, route_first_message,
+};
+
+/// How long an accepted connection may take to send a whole first message.
+pub(crate) const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Orders are taken from the application only while less than this is waiting in the socket's
+/// send queue, so a slow peer pushes back on the application instead of filling memory.
+pub(crate) const MAX_UNSENT_BEFORE_TAKING: usize = 256 * 1024;
+
+/// One configured session and everything the gateway keeps for it.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) name: String,
+    pub(crate) session: GatewaySession,
+    endpoint: Endpoint,
+    conn: Option<ConnId>,
+    /// Bytes consumed from this connection's stream so far (the checker's stream offset).
+    stream_offset: u64,
+    outlet: Outlet,
+    orders: Orders,
+    stats: Stats,
+    /// Whether the transport is reading this connection (false while the ring is full).
+    reading: bool,
+    /// An initiator's next connection attempt, and the delay after the one following it.
+    reconnect_at: Option<Instant>,
+    next_backoff: Duration,
+    /// The session asked to disconnect: close once its last bytes are out.
+    closing: bool,
+}
+
+/// A connection accepted on a listener that has not yet said which session it is.
+#[derive(Debug)]
+struct Pending {
+    conn: ConnId,
+    listen: SocketAddr,
+    peer: SocketAddr,
+    since: Instant,
+}
+
+/// A listening socket and the configured address it serves.
+#[derive(Debug)]
+struct Listener {
+    id: ListenerId,
+    configured: SocketAddr,
+    bound: SocketAddr,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A session's store could not be opened.
+    Store {
+        session: String,
+        error: gapless_store::OpenError,
+    },
+    /// A session's application channel could not be created or opened.
+    Channel {
+        session: String,
+        error: gapless_client::CreateError,
+    },
+    /// A listening address could not be bound.
+    Listen {
+        address: SocketAddr,
+        error: gapless_transport::SetupError,
+    },
+    /// The message log could not be started.
+    Log(std::io::Error),
+    /// Two sessions share a name, or more sessions than the checker has registers for.
+    Invalid(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Store { session, error } => {
+                write!(f, "session {session}: cannot open the store: {error}")
+            }
+            StartError::Channel { session, error } => {
+                write!(
+                    f,
+                    "session {session}: cannot open the application channel: {error}"
+                )
+            }
+            StartError::Listen { address, error } => {
+                write!(f, "cannot listen on {address}: {error}")
+            }
+            StartError::Log(error) => write!(f, "cannot start the message log: {error}"),
+            StartError::Invalid(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The inline gateway over transport `T`. See the module documentation.
+#[derive(Debug)]
+pub struct Gateway<T: Transport> {
+    transport: T,
+    checker: Checker,
+    pub(crate) slots: Vec<Slot>,
+    pending: Vec<Pending>,
+    listeners: Vec<Listener>,
+    clock: Clock,
+    log: Option<LogWriter>,
+    shutting_down: bool,
+}
+
+impl<T: Transport> Gateway<T> {
+    /// A gateway running `sessions` (opened with [`crate::open_session`]) over `transport`,
+    /// listening where acceptor sessions say and connecting initiators at once.
+    pub fn new(
+        mut transport: T,
+        sessions: Vec<crate::OpenedSession>,
+        log: Option<LogWriter>,
+    ) -> Result<Gateway<T>, StartError> {
+        let count = u16::try_from(sessions.len())
+            .map_err(|_| StartError::Invalid("more than 65,535 sessions".into()))?;
+        let mut listeners: Vec<Listener> = Vec::new();
+        let mut slots = Vec::with_capacity(sessions.len());
+        for opened in sessions {
+            if slots.iter().any(|slot: &Slot| slot.name == opened.name) {
+                return Err(StartError::Invalid(format!(
+                    "two sessions are named {}",
+                    opened.name
+                )));
+            }
+            if let Endpoint::Accept { listen, .. } = opened.endpoint
+                && !listeners.iter().any(|l| l.configured == listen)
+            {
+                let (id, bound) = transport
+                    .listen(listen)
+                    .map_err(|error| StartError::Listen {
+                        address: listen,
+                        error,
+                    })?;
+                listeners.push(Listener {
+                    id,
+                    configured: listen,
+                    bound,
+                });
+            }
+            let initial_backoff = match opened.endpoint {
+                Endpoint::Connect { backoff, .. } => backoff.initial,
+                Endpoint::Accept { .. } => Duration::ZERO,
+            };
+            let stats = opened.channel.stats();
+            let (delivery, orders) = opened.channel.split();
+            slots.push(Slot {
+                name: opened.name,
+                session: opened.session,
+                endpoint: opened.endpoint,
+                conn: None,
+                stream_offset: 0,
+                stats: Stats::new(stats),
+                outlet: Outlet::new(delivery),
+                orders,
+                reading: true,
+                reconnect_at: Some(Instant::from_nanos(0)),
+                next_backoff: initial_backoff,
+                closing: false,
+            });
+        }
+        let mut checker = Checker::new(count, Limits::default());
+        for index in 0..count {
+            // Unknown-session commands cannot fail here: every index is below `count`.
+            let _ = checker.command(&Command::disarm(index));
+        }
+        Ok(Gateway {
+            transport,
+            checker,
+            slots,
+            pending: Vec::new(),
+            listeners,
+            clock: Clock::new(),
+            log,
+            shutting_down: false,
+        })
+    }
+
+    /// The address a session's listener is bound to (useful with port 0).
+    pub fn local_addr(&self, session: &str) -> Option<SocketAddr> {
+        let slot = self.slots.iter().find(|slot| slot.name == session)?;
+        let Endpoint::Accept { listen, .. } = slot.endpoint else {
+            return None;
+        };
+        self.listeners
+            .iter()
+            .find(|l| l.configured == listen)
+            .map(|l| l.bound)
+    }
+
+    /// A session's state, by name.
+    pub fn session_state(&self, session: &str) -> Option<State> {
+        self.slots
+            .iter()
+            .find(|slot| slot.name == session)
+            .map(|slot| slot.session.state())
+    }
+
+    /// The sessions, for reading their state and counters.
+    pub fn sessions(&self) -> impl Iterator<Item = (&str, &GatewaySession)> {
+        self.slots
+            .iter()
+            .map(|slot| (slot.name.as_str(), &slot.session))
+    }
+
+    /// One pass over everything; returns whether it did any work.
+    pub fn poll(&mut self) -> bool {
+        let now = self.clock.now();
+        let mut worked = self.transport.poll() > 0;
+        while let Some(event) = self.transport.next_event() {
+            worked = true;
+            self.on_transport_event(now, event);
+        }
+        worked |= self.poll_pending(now);
+        for index in 0..self.slots.len() {
+            worked |= self.poll_slot(index, now);
+        }
+        worked
+    }
+
+    /// Starts a clean shutdown: every logged-on session sends its Logout, every other
+    /// connection closes, and no new connection is accepted or made.
+    pub fn begin_shutdown(&mut self) {
+        let now = self.clock.now();
+        self.shutting_down = true;
+        for pending in self.pending.drain(..) {
+            self.transport.close(pending.conn);
+        }
+        for slot in &mut self.slots {
+            slot.reconnect_at = None;
+            if slot.session.state() == State::Active {
+                slot.session.logout(now, Some("gateway shutting down"));
+            } else if slot.conn.is_some() {
+                slot.session.handle_disconnect(now);
+                slot.closing = true;
+            }
+        }
+    }
+
+    /// After [`Gateway::begin_shutdown`]: whether every connection is closed.
+    pub fn is_shut_down(&self) -> bool {
+        self.shutting_down && self.slots.iter().all(|slot| slot.conn.is_none())
+    }
+
+    /// Ends the run: closes what is still open and makes every store durable. Returns the
+    /// sessions whose store could not be flushed.
+    pub fn finish(mut self) -> Vec<(String, gapless_store::FlushError)> {
+        let now = self.clock.now();
+        let mut failures = Vec::new();
+        for slot in &mut self.slots {
+            if let Some(conn) = slot.conn.take() {
+                slot.session.handle_disconnect(now);
+                self.transport.close(conn);
+            }
+            slot.stats.publish(&slot.session, false, now);
+            if let Err(error) = slot.session.flush_store() {
+                failures.push((slot.name.clone(), error));
+            }
+        }
+        failures
+    }
+
+    fn on_transport_event(&mut self, now: Now, event: NetEvent) {
+        match event {
+            NetEvent::Accepted {
+                listener,
+                conn,
+                peer,
+            } => {
+                let listen = self.listeners.iter().find(|l| l.id == listener);
+                match listen {
+                    Some(listen) if !self.shutting_down => self.pending.push(Pending {
+                        conn,
+                        listen: listen.configured,
+                        peer,
+                        since: now.instant,
+                    }),
+                    _ => self.transport.close(conn),
+                }
+            }
+            NetEvent::Connected { conn } => {
+                if let Some(slot) = self.slots.iter_mut().find(|s| s.conn == Some(conn)) {
+                    tracing::info!(session = %slot.name, "connected");
+                    slot.stream_offset = 0;
+                    slot.session.handle_connect(now);
+                }
+            }
+            NetEvent::Closed { conn, reason } => {
+                if let Some(at) = self.pending.iter().position(|p| p.conn == conn) {
+                    self.pending.swap_remove(at);
+                    self.transport.close(conn);
+                    return;
+                }
+                let Some(index) = self.slots.iter().position(|s| s.conn == Some(conn)) else {
+                    self.transport.close(conn);
+                    return;
+                };
+                let slot = &mut self.slots[index];
+                if slot.session.state() != State::Disconnected {
+                    tracing::warn!(session = %slot.name, ?reason, "connection lost");
+                    slot.session.handle_disconnect(now);
+                    let seq = slot.session.next_target_seq().saturating_sub(1);
+                    slot.outlet.event(seq, Notice::ConnectionLost.event());
+                }
+                self.release_connection(index, now);
+            }
+        }
+    }
+
+    /// Routes accepted connections to their session by the CompIDs of their first message.
+    fn poll_pending(&mut self, now: Now) -> bool {
+        let mut worked = false;
+        let mut at = 0;
+        while at < self.pending.len() {
+            let pending = &self.pending[at];
+            let bytes = self.transport.received(pending.conn);
+            let verdict = match decode(bytes, &Limits::default()) {
+                Decoded::Incomplete => {
+                    if now.instant.saturating_since(pending.since) < FIRST_MESSAGE_TIMEOUT {
+                        at += 1;
+                        continue;
+                    }
+                    Err("no complete first message in time")
+                }
+                Decoded::Garbled(_) => Err("garbled first message"),
+                Decoded::Message(first) => self.route(pending.listen, &first),
+            };
+            worked = true;
+            let pending = self.pending.swap_remove(at);
+            match verdict {
+                Ok(index) => {
+                    let slot = &mut self.slots[index];
+                    tracing::info!(session = %slot.name, peer = %pending.peer, "accepted");
+                    slot.conn = Some(pending.conn);
+                    slot.stream_offset = 0;
+                    slot.reading = true;
+                    slot.session.handle_connect_from(now, pending.peer);
+                }
+                Err(reason) => {
+                    // The peer learns nothing: the connection just closes.
+                    tracing::warn!(peer = %pending.peer, reason, "connection refused");
+                    self.transport.close(pending.conn);
+                }
+            }
+        }
+        worked
+    }
+
+    /// The free acceptor session on `listen` that a first message's CompIDs name.
+    fn route(&self, listen: SocketAddr, first: &Message<'_>) -> Result<usize, &'static str> {
+        let routes = self.slots.iter().map(|slot| match slot.endpoint {
+            Endpoint::Accept { listen, .. } => {
+                let config = slot.session.config();
+                Some((
+                    listen,
+                    config.sender_comp_id.as_str(),
+                    config.target_comp_id.as_str(),
+                ))
+            }
+            Endpoint::Connect { .. } => None,
+        });
+        let index =
+            route_first_message(routes, listen, first).ok_or("no session for these CompIDs")?;
+        if self.slots[index].conn.is_some() {
+            return Err("session already connected");
+        }
+        Ok(index)
+    }
+
+    fn poll_slot(&mut self, index: usize, now: Now) -> bool {
+        let session_index = index as u16;
+        let slot = &mut self.slots[index];
+        let mut worked = slot.outlet.flush();
+        if let Some(conn) = slot.conn {
+            worked |= read_inbound(
+                &mut self.transport,
+                &mut self.checker,
+                &mut self.log,
+                session_index,
+                slot,
+                conn,
+                now,
+            );
+            worked |= take_orders(
+                &mut self.transport,
+                &mut self.log,
+                session_index,
+                slot,
+                conn,
+                now,
+            );
+        }
+        if slot
+            .session
+            .poll_timeout()
+            .is_some_and(|deadline| now.instant >= deadline)
+        {
+            slot.session.handle_timeout(now);
+            drain_events(slot);
+            worked = true;
+        }
+        if let Some(conn) = slot.conn {
+            worked |= transmit(
+                &mut self.transport,
+                &mut self.log,
+                session_index,
+                slot,
+                conn,
+                now,
+            );
+            if slot.closing && (self.transport.unsent(conn) == 0 || self.shutting_down) {
+                self.release_connection(index, now);
+                worked = true;
+            }
+        } else if let Some(at) = self.slots[index].reconnect_at
+            && now.instant >= at
+            && !self.shutting_down
+        {
+            self.connect(index, now);
+            worked = true;
+        }
+        let slot = &mut self.slots[index];
+        sync_checker(&mut self.checker, session_index, &slot.session);
+        if worked {
+            slot.stats.publish(&slot.session, slot.conn.is_some(), now);
+        }
+        worked
+    }
+
+    /// Starts an initiator's connection attempt.
+    fn connect(&mut self, index: usize, now: Now) {
+        let slot = &mut self.slots[index];
+        slot.reconnect_at = None;
+        let Endpoint::Connect { addr, backoff } = slot.endpoint else {
+            return;
+        };
+        match self.transport.connect(addr) {
+            Ok(conn) => {
+                tracing::info!(session = %slot.name, %addr, "connecting");
+                slot.conn = Some(conn);
+                slot.reading = true;
+            }
+            Err(error) => {
+                tracing::warn!(session = %slot.name, %addr, %error, "cannot connect");
+                schedule_reconnect(slot, backoff, now);
+            }
+        }
+    }
+
+    /// Closes a session's connection and, for an initiator, schedules the next attempt.
+    fn release_connection(&mut self, index: usize, now: Now) {
+        let slot = &mut self.slots[index];
+        if let Some(conn) = slot.conn.take() {
+            self.transport.close(conn);
+        }
+        slot.closing = false;
+        if slot.session.state() != State::Disconnected {
+            slot.session.handle_disconnect(now);
+        }
+        let _ = self.checker.command(&Command::disarm(index as u16));
+        if let Endpoint::Connect { backoff, .. } = slot.endpoint
+            && !self.shutting_down
+        {
+            schedule_reconnect(slot, backoff, now);
+        }
+        slot.stats.publish(&slot.session, false, now);
+    }
+}
+
+fn schedule_reconnect(slot: &mut Slot, backoff: Backoff, now: Now) {
+    let delay = slot.next_backoff.max(backoff.initial);
+    slot.reconnect_at = Some(now.instant.saturating_add(delay));
+    slot.next_backoff = (delay * 2).min(backoff.max);
+}
+
+/// Frames, checks and hands to the session every complete message the connection has, as long
+/// as the application ring has room. Returns whether it used any bytes.
+fn read_inbound<T: Transport>(
+    transport: &mut T,
+    checker: &mut Checker,
+    log: &mut Option<LogWriter>,
+    session_index: u16,
+    slot: &mut Slot,
+    conn: ConnId,
+    now: Now,
+) -> bool {
+    let limits = *slot.session.limits();
+    let bytes = transport.received(conn);
+    let mut used = 0;
+    let mut blocked = slot.outlet.is_blocked();
+    while !blocked && used < bytes.len() && !slot.closing {
+        let rest = &bytes[used..];
+        let offset = slot.stream_offset + used as u64;
+        match decode(rest, &limits) {
+            Decoded::Incomplete => break,
+            Decoded::Garbled(garbled) => {
+                checker.check_garbled(session_index, offset, garbled.skip, now.instant.as_nanos());
+                slot.session
+                    .handle_frame_error(now, &rest[..garbled.skip], &garbled);
+                used += garbled.skip;
+            }
+            Decoded::Message(msg) => {
+                if !slot.outlet.has_room_for(msg.len()) {
+                    blocked = true;
+                    break;
+                }
+                let descriptor = checker
+                    .check_message(session_index, offset, &msg, now.instant.as_nanos())
+                    .unwrap_or_default();
+                let disposition = slot.session.handle_message(now, &msg);
+                // The checker and the session judge the sequence independently: an in-order
+                // message by the checker never opens a gap in the session.
+                debug_assert!(
+                    !descriptor.is_fast_path() || !slot.session.is_recovering(),
+                    "checker and session disagree on {descriptor:?}"
+                );
+                if disposition == Disposition::Deliver {
+                    slot.outlet
+                        .deliver(msg.msg_seq_num().unwrap_or(0), msg.as_bytes());
+                }
+                used += msg.len();
+            }
+        }
+        drain_events(slot);
+        if !descriptor_path_is_clean(slot) {
+            sync_checker(checker, session_index, &slot.session);
+        }
+        blocked |= slot.outlet.is_blocked();
+    }
+    if used > 0 {
+        if let Some(log) = log {
+            log.record(session_index, Direction::Inbound, now.utc, &bytes[..used]);
+        }
+        transport.consume(conn, used);
+        slot.stream_offset += used as u64;
+    }
+    if slot.reading == blocked {
+        slot.reading = !blocked;
+        transport.set_reading(conn, !blocked);
+    }
+    used > 0
+}
+
+/// Whether the checker can stay as it is: the session is logged on and not recovering, so the
+/// checker's own count keeps step with the session's.
+fn descriptor_path_is_clean(slot: &Slot) -> bool {
+    slot.session.state() == State::Active && !slot.session.is_recovering()
+}
+
+/// Arms the checker at the session's expected number while the session is logged on and has no
+/// gap; disarms it otherwise, so that everything goes through the session.
+fn sync_checker(checker: &mut Checker, index: u16, session: &GatewaySession) {
+    let wanted = (matches!(session.state(), State::Active | State::LogoutSent)
+        && !session.is_recovering())
+    .then(|| session.next_target_seq());
+    let current = checker
+        .state(index)
+        .and_then(|(armed, expected)| armed.then_some(expected));
+    if wanted != current {
+        let command = match wanted {
+            Some(expected) => Command::arm(index, expected),
+            None => Command::disarm(index),
+        };
+        // The index is one of the checker's sessions.
+        let _ = checker.command(&command);
+    }
+}
+
+/// Takes the application's orders while the session is logged on and the socket keeps up.
+fn take_orders<T: Transport>(
+    transport: &mut T,
+    log: &mut Option<LogWriter>,
+    session_index: u16,
+    slot: &mut Slot,
+    conn: ConnId,
+    now: Now,
+) -> bool {
+    let mut worked = false;
+    while slot.session.state() == State::Active
+        && !slot.closing
+        && transport.unsent(conn) < MAX_UNSENT_BEFORE_TAKING
+    {
+        let Slot {
+            orders,
+            session,
+            name,
+            ..
+        } = slot;
+        let taken = orders.try_take(|record| match record {
+            OutboundRecord::Send { msg_type, body } => {
+                if let Err(error) = session.send(now, msg_type, |encoder| {
+                    encoder.encoded_fields(body);
+                }) {
+                    tracing::warn!(session = %name, %error, "application message refused");
+                }
+            }
+            OutboundRecord::Logout { text } => {
+                let text = std::str::from_utf8(text).ok().filter(|t| !t.is_empty());
+                session.logout(now, text);
+            }
+        });
+        match taken {
+            Ok(Some(())) => {}
+            Ok(None) => break,
+            Err(error) => {
+                tracing::warn!(session = %name, %error, "unreadable record from the application");
+            }
+        }
+        worked = true;
+        drain_events(slot);
+        transmit(transport, log, session_index, slot, conn, now);
+    }
+    worked
+}
+
+/// Writes what the session has queued into the transport, as far as it takes it.
+fn transmit<T: Transport>(
+    transport: &mut T,
+    log: &mut Option<LogWriter>,
+    session_index: u16,
+    slot: &mut Slot,
+    conn: ConnId,
+    now: Now,
+) -> bool {
+    let mut worked = false;
+    while let Some(out) = slot.session.poll_transmit() {
+        let Ok(sent) = transport.send(conn, out) else {
+            break;
+        };
+        if sent == 0 {
+            break;
+        }
+        if let Some(log) = log {
+            log.record(session_index, Direction::Outbound, now.utc, &out[..sent]);
+        }
+        let all = sent == out.len();
+        slot.session.transmitted(sent);
+        worked = true;
+        if !all {
+            break;
+        }
+    }
+    worked
+}
+
+/// Moves everything the session has to say into the application channel (or its backlog).
+fn drain_events(slot: &mut Slot) {
+    let Slot {
+        session,
+        outlet,
+        name,
+        stats,
+        ..
+    } = slot;
+    let drained = drain_session(session, name, stats, |output| match output {
+        Output::Deliver { seq, message } => outlet.deliver(seq, message),
+        Output::Notice { seq, notice } => outlet.event(seq, notice.event()),
+    });
+    if drained.logged_on
+        && let Endpoint::Connect { backoff, .. } = slot.endpoint
+    {
+        slot.next_backoff = backoff.initial;
+    }
+    slot.closing |= drained.disconnecting;
+}

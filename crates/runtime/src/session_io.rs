@@ -1,0 +1,280 @@
+//! What both modes do the same way between a session and the rest of the gateway: the Logon
+//! hooks, draining the session's events, telling the application about them, and publishing
+//! counters.
+
+use std::net::{IpAddr, SocketAddr};
+
+use gapless_client::{Counter, Reason, SessionEvent, SessionState, StatsWriter};
+use gapless_codec::Message;
+use gapless_session::{DisconnectReason, Event, Hooks, Now, Session, State};
+use gapless_store::AnyStore;
+
+/// The session type the runtime runs.
+pub(crate) type GatewaySession = Session<AnyStore, GatewayHooks>;
+
+/// The gateway's session hooks: the source-address allowlist.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayHooks {
+    allowed_peers: Vec<IpAddr>,
+}
+
+impl GatewayHooks {
+    /// Hooks that accept Logons only from `allowed_peers` (any address if empty).
+    pub fn new(allowed_peers: Vec<IpAddr>) -> GatewayHooks {
+        GatewayHooks { allowed_peers }
+    }
+}
+
+impl Hooks for GatewayHooks {
+    fn accept_logon(&mut self, _logon: &Message<'_>, peer: Option<SocketAddr>) -> bool {
+        self.allowed_peers.is_empty()
+            || peer.is_some_and(|peer| self.allowed_peers.contains(&peer.ip()))
+    }
+}
+
+/// A session event for the application, in a form that crosses a ring between threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notice {
+    LoggedOn { reset: bool },
+    GapDetected { begin: u64, end: u64 },
+    Recovered { after_nanos: u64 },
+    Ended(DisconnectReason),
+    ConnectionLost,
+}
+
+/// The session's ways of ending, numbered for [`Notice::to_bytes`].
+const ENDINGS: [DisconnectReason; 9] = [
+    DisconnectReason::LoggedOut,
+    DisconnectReason::InvalidLogon,
+    DisconnectReason::LogonTimeout,
+    DisconnectReason::LogoutTimeout,
+    DisconnectReason::HeartbeatTimeout,
+    DisconnectReason::SeqNumTooLow,
+    DisconnectReason::HeaderProblem,
+    DisconnectReason::HoldQueueOverflow,
+    DisconnectReason::StoreFailure,
+];
+
+/// Bytes of an encoded [`Notice`]: kind, flag, then two `u64`s.
+pub(crate) const NOTICE_LEN: usize = 24;
+
+impl Notice {
+    /// The record the application receives.
+    pub(crate) fn event(self) -> SessionEvent<'static> {
+        match self {
+            Notice::LoggedOn { reset } => SessionEvent::LoggedOn { reset },
+            Notice::GapDetected { begin, end } => SessionEvent::GapDetected { begin, end },
+            Notice::Recovered { after_nanos } => SessionEvent::Recovered { after_nanos },
+            Notice::Ended(reason) => ending_event(reason),
+            Notice::ConnectionLost => SessionEvent::Disconnected {
+                reason: Reason::TransportClosed,
+                text: b"connection lost",
+            },
+        }
+    }
+
+    pub(crate) fn to_bytes(self) -> [u8; NOTICE_LEN] {
+        let (kind, flag, a, b) = match self {
+            Notice::LoggedOn { reset } => (1, u8::from(reset), 0, 0),
+            Notice::GapDetected { begin, end } => (2, 0, begin, end),
+            Notice::Recovered { after_nanos } => (3, 0, after_nanos, 0),
+            Notice::Ended(reason) => {
+                let index = ENDINGS.iter().position(|r| *r == reason).unwrap_or(0);
+                (4, index as u8, 0, 0)
+            }
+            Notice::ConnectionLost => (5, 0, 0, 0),
+        };
+        let mut out = [0u8; NOTICE_LEN];
+        out[0] = kind;
+        out[1] = flag;
+        out[8..16].copy_from_slice(&u64::to_le_bytes(a));
+        out[16..24].copy_from_slice(&u64::to_le_bytes(b));
+        out
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Notice> {
+        let bytes: &[u8; NOTICE_LEN] = bytes.get(..NOTICE_LEN)?.try_into().ok()?;
+        let a = u64::from_le_bytes(bytes[8..16].try_into().ok()?);
+        let b = u64::from_le_bytes(bytes[16..24].try_into().ok()?);
+        Some(match bytes[0] {
+            1 => Notice::LoggedOn {
+                reset: bytes[1] != 0,
+            },
+            2 => Notice::GapDetected { begin: a, end: b },
+            3 => Notice::Recovered { after_nanos: a },
+            4 => Notice::Ended(*ENDINGS.get(usize::from(bytes[1]))?),
+            5 => Notice::ConnectionLost,
+            _ => return None,
+        })
+    }
+}
+
+/// How the application hears of the session's end.
+fn ending_event(reason: DisconnectReason) -> SessionEvent<'static> {
+    let (code, text): (Reason, &'static [u8]) = match reason {
+        DisconnectReason::LoggedOut => (Reason::Requested, b"logged out"),
+        DisconnectReason::InvalidLogon => (Reason::LogonRejected, b"invalid logon"),
+        DisconnectReason::LogonTimeout => (Reason::LogonRejected, b"logon timeout"),
+        DisconnectReason::LogoutTimeout => (Reason::Timeout, b"logout timeout"),
+        DisconnectReason::HeartbeatTimeout => (Reason::Timeout, b"heartbeat timeout"),
+        DisconnectReason::SeqNumTooLow => (Reason::ProtocolError, b"MsgSeqNum too low"),
+        DisconnectReason::HeaderProblem => (Reason::ProtocolError, b"header problem"),
+        DisconnectReason::HoldQueueOverflow => (Reason::ProtocolError, b"hold queue overflow"),
+        DisconnectReason::StoreFailure => (Reason::ProtocolError, b"store failure"),
+        _ => (Reason::ProtocolError, b"session ended"),
+    };
+    if reason == DisconnectReason::LoggedOut {
+        SessionEvent::LoggedOut { reason: code, text }
+    } else {
+        SessionEvent::Disconnected { reason: code, text }
+    }
+}
+
+/// What draining a session produced for the application, in order.
+#[derive(Debug)]
+pub(crate) enum Output<'a> {
+    Deliver { seq: u64, message: &'a [u8] },
+    Notice { seq: u64, notice: Notice },
+}
+
+/// What the caller must act on after [`drain_session`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Drained {
+    /// The Logon handshake completed (an initiator's backoff starts over).
+    pub(crate) logged_on: bool,
+    /// The session ended: send what it queued, then close the connection.
+    pub(crate) disconnecting: bool,
+}
+
+/// Takes every event from the session: application messages and notices go to `sink` in
+/// order, rejects are logged, recoveries counted.
+pub(crate) fn drain_session(
+    session: &mut GatewaySession,
+    name: &str,
+    stats: &Stats,
+    mut sink: impl FnMut(Output<'_>),
+) -> Drained {
+    let mut drained = Drained::default();
+    while let Some(event) = session.poll_event() {
+        let notice = match event {
+            Event::Application { seq, message } => {
+                sink(Output::Deliver { seq, message });
+                continue;
+            }
+            Event::LoggedOn { reset } => {
+                tracing::info!(session = %name, reset, "logged on");
+                drained.logged_on = true;
+                Notice::LoggedOn { reset }
+            }
+            Event::GapDetected { begin, end } => {
+                tracing::info!(session = %name, begin, end, "gap detected");
+                Notice::GapDetected { begin, end }
+            }
+            Event::Recovered { after } => {
+                tracing::info!(session = %name, ?after, "recovered");
+                let after_nanos = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
+                stats.writer.record_recovery(after_nanos);
+                Notice::Recovered { after_nanos }
+            }
+            Event::RejectSent { ref_seq, reason } => {
+                tracing::warn!(session = %name, ref_seq, reason, "rejected a message");
+                continue;
+            }
+            Event::RejectReceived { ref_seq } => {
+                tracing::warn!(session = %name, ref_seq, "the peer rejected a message");
+                continue;
+            }
+            Event::Disconnect(reason) => {
+                tracing::info!(session = %name, %reason, "disconnecting");
+                drained.disconnecting = true;
+                Notice::Ended(reason)
+            }
+        };
+        // Every message before the event went to the sink first: the event accounts for them.
+        let seq = session.next_target_seq().saturating_sub(1);
+        sink(Output::Notice { seq, notice });
+    }
+    drained
+}
+
+/// The acceptor session a connection's first message names by its CompIDs, among sessions
+/// listening on `listen`: `(listen, our CompID, peer's CompID)` per session, `None` for
+/// initiators.
+pub(crate) fn route_first_message<'r>(
+    routes: impl Iterator<Item = Option<(SocketAddr, &'r str, &'r str)>>,
+    listen: SocketAddr,
+    first: &Message<'_>,
+) -> Option<usize> {
+    let sender = first.get(gapless_codec::tag::SENDER_COMP_ID)?;
+    let target = first.get(gapless_codec::tag::TARGET_COMP_ID)?;
+    routes.enumerate().find_map(|(index, route)| {
+        let (l, ours, theirs) = route?;
+        (l == listen && sender == theirs.as_bytes() && target == ours.as_bytes()).then_some(index)
+    })
+}
+
+/// Publishes a session's counters into its channel for `gapless stat`, as differences from what
+/// was published before (each counter has this one writer).
+#[derive(Debug)]
+pub(crate) struct Stats {
+    pub(crate) writer: StatsWriter,
+    published: gapless_session::Counters,
+}
+
+impl Stats {
+    pub(crate) fn new(writer: StatsWriter) -> Stats {
+        Stats {
+            writer,
+            published: Default::default(),
+        }
+    }
+
+    pub(crate) fn publish(&mut self, session: &GatewaySession, connected: bool, now: Now) {
+        let counters = *session.counters();
+        let before = self.published;
+        let pairs = [
+            (
+                Counter::MessagesIn,
+                counters.messages_received,
+                before.messages_received,
+            ),
+            (
+                Counter::MessagesOut,
+                counters.messages_sent,
+                before.messages_sent,
+            ),
+            (
+                Counter::GapsDetected,
+                counters.gaps_detected,
+                before.gaps_detected,
+            ),
+            (
+                Counter::ResendRequestsSent,
+                counters.resend_requests_sent,
+                before.resend_requests_sent,
+            ),
+            (
+                Counter::ResendRequestsAnswered,
+                counters.resend_requests_answered,
+                before.resend_requests_answered,
+            ),
+        ];
+        for (counter, now_value, was) in pairs {
+            if now_value != was {
+                self.writer.add(counter, now_value.wrapping_sub(was));
+            }
+        }
+        self.published = counters;
+        self.writer.set_held(counters.held_now);
+        self.writer.set_state(match session.state() {
+            State::Disconnected if connected => SessionState::Connecting,
+            State::Disconnected => SessionState::Disconnected,
+            State::AwaitingLogon => SessionState::AwaitingLogon,
+            State::LogonSent => SessionState::LogonSent,
+            State::Active if session.is_recovering() => SessionState::Recovering,
+            State::Active => SessionState::Active,
+            State::LogoutSent => SessionState::LogoutSent,
+        });
+        self.writer.touch(now.instant.as_nanos());
+    }
+}
