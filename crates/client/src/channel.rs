@@ -1000,6 +1000,54 @@ mod tests {
     }
 
     #[test]
+    fn split_halves_work_on_their_own_threads() {
+        let (gateway, mut app) = Channel::anonymous(&SMALL).unwrap();
+        let (mut delivery, mut orders) = gateway.split();
+        const N: u64 = 2_000;
+        let deliverer = std::thread::spawn(move || {
+            let mut seq = 1;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while seq <= N && std::time::Instant::now() < deadline {
+                match delivery.try_deliver(seq, b"m") {
+                    Ok(()) => seq += 1,
+                    Err(DeliverError::Full) => std::thread::yield_now(),
+                    Err(error) => panic!("{error}"),
+                }
+            }
+            delivery.last_delivered_seq()
+        });
+        let taker = std::thread::spawn(move || {
+            let mut taken = 0;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while taken < N && std::time::Instant::now() < deadline {
+                match orders.try_take(|record| matches!(record, OutboundRecord::Send { .. })) {
+                    Ok(Some(true)) => taken += 1,
+                    Ok(_) => std::thread::yield_now(),
+                    Err(error) => panic!("{error}"),
+                }
+            }
+            taken
+        });
+        let (mut sent, mut received) = (0, 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while (sent < N || received < N) && std::time::Instant::now() < deadline {
+            if sent < N && order(&mut app, b"O").is_ok() {
+                sent += 1;
+            }
+            match app.try_recv(|record| record.seq()).unwrap() {
+                Some(seq) => {
+                    received += 1;
+                    assert_eq!(seq, received);
+                }
+                None => std::thread::yield_now(),
+            }
+        }
+        assert_eq!(deliverer.join().unwrap(), N);
+        assert_eq!(taker.join().unwrap(), N);
+        assert_eq!((sent, received), (N, N));
+    }
+
+    #[test]
     fn full_gateway_ring_refuses_send_without_running_the_body() {
         let (mut gateway, mut app) = Channel::anonymous(&SMALL).unwrap();
         let mut sent = 0;

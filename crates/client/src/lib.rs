@@ -58,7 +58,9 @@
 //!   [`GatewayEnd::try_event`] and [`GatewayEnd::try_take`]: records are read in place and written
 //!   in place (`tests/zero_alloc.rs`).
 //! - One [`GatewayEnd`] and one [`AppEnd`] per channel across all processes; nothing enforces
-//!   it, as with any SPSC ring.
+//!   it, as with any SPSC ring. A gateway that delivers on one thread and takes orders on
+//!   another splits its end ([`GatewayEnd::split`]) into a [`Delivery`] and an [`Orders`], each
+//!   the only user of its ring.
 //!
 //! ## File layout (version 1; every integer little-endian)
 //!
@@ -138,8 +140,8 @@ mod stats;
 pub use body::{BodyError, BodyWriter, GATEWAY_TAGS};
 pub use channel::{
     AppEnd, AttachError, CHANNEL_EXTENSION, COUNTERS_OFFSET, Channel, ChannelConfig, CreateError,
-    DEFAULT_DIR, DeliverError, Delivery, GatewayEnd, Orders, MAGIC, RecvError, SendError, Start, TO_APP_OFFSET,
-    VERSION, channel_path,
+    DEFAULT_DIR, DeliverError, Delivery, GatewayEnd, MAGIC, Orders, RecvError, SendError, Start,
+    TO_APP_OFFSET, VERSION, channel_path,
 };
 pub use record::{
     INBOUND_HEADER_LEN, InboundRecord, MAX_MSG_TYPE_LEN, MAX_REASON_TEXT_LEN, OUTBOUND_HEADER_LEN,

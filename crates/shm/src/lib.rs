@@ -6,7 +6,8 @@
 //! verdict descriptors the same way. A ring lives in a memory-mapped file (`/dev/shm` by default,
 //! hugetlbfs if configured), either alone ([`Ring::create`], [`Ring::open`]) or as one block of a
 //! larger mapping ([`Ring::format_in`], [`Ring::attach_in`]: `gapless-client` puts two rings and
-//! a counters block in one file). Either side may be killed at any instant and restart from the
+//! a counters block in one file), or in anonymous memory between two threads
+//! ([`Ring::anonymous`]). Either side may be killed at any instant and restart from the
 //! positions in the file: nothing committed is lost and nothing is read twice.
 //!
 //! What it is not: a multi-producer queue, a blocking queue (a full ring is an error value, an
@@ -349,15 +350,19 @@ impl Ring {
     }
 
     /// A ring in anonymous memory, for two threads of one process (the runtime's network core
-    /// and session thread): its producer and consumer ends.
+    /// and session thread): its producer and consumer ends. An invalid capacity is an
+    /// [`std::io::ErrorKind::InvalidInput`] error.
     pub fn anonymous(capacity: usize) -> std::io::Result<(Producer, Consumer)> {
+        check_capacity(capacity)
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
         let map = memmap2::MmapOptions::new()
-            .len(block_len(capacity.max(MIN_CAPACITY)))
+            .len(block_len(capacity))
             .map_anon()?;
         let map = Arc::new(MmapRaw::from(map));
-        let invalid = |error: RegionError| std::io::Error::other(error.what());
-        let producer = Ring::format_in(Arc::clone(&map), 0, capacity).map_err(invalid)?;
-        let consumer = Ring::attach_in(map, 0).map_err(invalid)?;
+        // Neither fails: the capacity is valid and the mapping is exactly one block.
+        let producer =
+            Ring::format_in(Arc::clone(&map), 0, capacity).map_err(std::io::Error::other)?;
+        let consumer = Ring::attach_in(map, 0).map_err(std::io::Error::other)?;
         Ok((producer.producer(), consumer.consumer()))
     }
 
@@ -774,9 +779,17 @@ mod tests {
         let (mut producer, mut consumer) = Ring::anonymous(1024).unwrap();
         producer.try_push(b"first").unwrap();
         producer.try_push(b"second").unwrap();
-        assert_eq!(consumer.try_pop_with(|r| r.to_vec()), Some(b"first".to_vec()));
-        assert_eq!(consumer.try_pop_with(|r| r.to_vec()), Some(b"second".to_vec()));
+        assert_eq!(
+            consumer.try_pop_with(|r| r.to_vec()),
+            Some(b"first".to_vec())
+        );
+        assert_eq!(
+            consumer.try_pop_with(|r| r.to_vec()),
+            Some(b"second".to_vec())
+        );
         assert_eq!(consumer.try_pop_with(|r| r.to_vec()), None);
+        let invalid = Ring::anonymous(1000).map(drop).unwrap_err();
+        assert_eq!(invalid.kind(), std::io::ErrorKind::InvalidInput);
     }
 
     fn ring(capacity: usize) -> (tempfile::TempDir, PathBuf, Ring) {
