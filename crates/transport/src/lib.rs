@@ -54,6 +54,16 @@ pub struct ConnId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(u32);
 
+impl ListenerId {
+    /// The id of a backend's listener number `index` (its listeners in the order they were
+    /// opened), for backends in other crates.
+    pub fn nth(index: usize) -> Result<ListenerId, SetupError> {
+        u32::try_from(index)
+            .map(ListenerId)
+            .map_err(|_| SetupError::TooMany)
+    }
+}
+
 /// Something that happened to a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -184,22 +194,29 @@ pub trait Transport {
     fn close(&mut self, conn: ConnId);
 }
 
-/// A slab of connections addressed by [`ConnId`], reusing slots with a new generation.
+/// A slab of connections addressed by [`ConnId`], reusing slots with a new generation. Public so
+/// that backends in other crates (the DPDK one) hand out ids the same way.
 #[derive(Debug)]
-pub(crate) struct Slab<T> {
+pub struct Slab<T> {
     slots: Vec<(u32, Option<T>)>,
     free: Vec<u32>,
 }
 
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab::new()
+    }
+}
+
 impl<T> Slab<T> {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Slab {
             slots: Vec::new(),
             free: Vec::new(),
         }
     }
 
-    pub(crate) fn insert(&mut self, value: T) -> Result<ConnId, SetupError> {
+    pub fn insert(&mut self, value: T) -> Result<ConnId, SetupError> {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.0 = slot.0.wrapping_add(1);
@@ -217,21 +234,21 @@ impl<T> Slab<T> {
         })
     }
 
-    pub(crate) fn get(&self, id: ConnId) -> Option<&T> {
+    pub fn get(&self, id: ConnId) -> Option<&T> {
         match self.slots.get(id.index as usize) {
             Some((generation, Some(value))) if *generation == id.generation => Some(value),
             _ => None,
         }
     }
 
-    pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut T> {
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut T> {
         match self.slots.get_mut(id.index as usize) {
             Some((generation, Some(value))) if *generation == id.generation => Some(value),
             _ => None,
         }
     }
 
-    pub(crate) fn remove(&mut self, id: ConnId) -> Option<T> {
+    pub fn remove(&mut self, id: ConnId) -> Option<T> {
         let slot = self.slots.get_mut(id.index as usize)?;
         if slot.0 != id.generation {
             return None;
@@ -243,12 +260,12 @@ impl<T> Slab<T> {
 
     /// How many slots exist, occupied or not: iterate `0..slot_count()` with [`Slab::id_at`]
     /// to visit every connection without allocating.
-    pub(crate) fn slot_count(&self) -> usize {
+    pub fn slot_count(&self) -> usize {
         self.slots.len()
     }
 
     /// The id of the connection in slot `index`, if it is occupied.
-    pub(crate) fn id_at(&self, index: usize) -> Option<ConnId> {
+    pub fn id_at(&self, index: usize) -> Option<ConnId> {
         match self.slots.get(index) {
             Some((generation, Some(_))) => Some(ConnId {
                 index: index as u32,
@@ -267,7 +284,7 @@ pub(crate) fn bind_listener(
     existing: usize,
 ) -> Result<(socket2::Socket, SocketAddr, ListenerId), SetupError> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-    let id = ListenerId(u32::try_from(existing).map_err(|_| SetupError::TooMany)?);
+    let id = ListenerId::nth(existing)?;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.bind(&SockAddr::from(addr))?;
