@@ -247,6 +247,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
     pub fn handle_connect(&mut self, now: Now) {
         self.last_now = now;
         self.reset_connection_state();
+        self.discard_output();
         self.peer = None;
         match self.config.role {
             Role::Initiator => {
@@ -268,6 +269,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
     /// The transport closed.
     pub fn handle_disconnect(&mut self, now: Now) {
         self.last_now = now;
+        self.discard_output();
         if self.state != State::Disconnected {
             self.reset_connection_state();
             self.state = State::Disconnected;
@@ -1075,6 +1077,13 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         self.note_held_count();
         self.deferred.clear();
         self.heartbeat_interval = self.config.heartbeat_interval;
+    }
+
+    /// Drops bytes queued for a connection that is gone: they must never reach the next one (a
+    /// Logout that did not make it out would otherwise open the next connection).
+    fn discard_output(&mut self) {
+        self.out.clear();
+        self.out_sent = 0;
     }
 
     /// Ends the session: queued bytes may still be sent, then the caller closes the connection.
