@@ -42,6 +42,23 @@ pub const APPL_VER_ID: u32 = 1128;
 pub const CSTM_APPL_VER_ID: u32 = 1129;
 pub const DEFAULT_APPL_VER_ID: u32 = 1137;
 
+// Order-flow fields that Gapless's own tools (the venue, the demo, the test applications) read
+// and write.
+pub const AVG_PX: u32 = 6;
+pub const CL_ORD_ID: u32 = 11;
+pub const CUM_QTY: u32 = 14;
+pub const EXEC_ID: u32 = 17;
+pub const ORDER_ID: u32 = 37;
+pub const ORDER_QTY: u32 = 38;
+pub const ORD_STATUS: u32 = 39;
+pub const ORD_TYPE: u32 = 40;
+pub const PRICE: u32 = 44;
+pub const SIDE: u32 = 54;
+pub const SYMBOL: u32 = 55;
+pub const TRANSACT_TIME: u32 = 60;
+pub const EXEC_TYPE: u32 = 150;
+pub const LEAVES_QTY: u32 = 151;
+
 /// Every length-prefixed data field of FIX.4.0 to FIX.5.0 SP2 as `(length tag, data tag)`, sorted
 /// by length tag. A data field may contain SOH, so its value is read by the length given in the
 /// field just before it. `gapless-dict` checks this table against the dictionaries.
