@@ -301,6 +301,7 @@ pub(crate) fn split<T: Transport>(
             from_net,
             read_from_net: 0,
             checker_armed: false,
+            arm_refused: false,
             connected: false,
             closing: false,
             reconnect_at: Some(Instant::from_nanos(0)),
@@ -509,7 +510,10 @@ impl<T: Transport> NetCore<T> {
                     let arm = body[16] == 1;
                     let session = index as u16;
                     if !arm {
+                        // Disarmed, the checker sends everything to the session thread: safe
+                        // whatever is in flight.
                         let _ = self.checker.command(&Command::disarm(session));
+                        slot.draining = false;
                     } else if read == slot.sent_to_session {
                         let _ = self.checker.command(&Command::arm(session, expected));
                         slot.draining = false;
@@ -681,6 +685,8 @@ struct SessionSlot {
     read_from_net: u64,
     /// Whether the checker is armed (or an Arm is on its way), as far as this thread knows.
     checker_armed: bool,
+    /// The network core refused an Arm and waits, not reading, for an answer.
+    arm_refused: bool,
     /// A connection exists or is being made.
     connected: bool,
     closing: bool,
@@ -862,12 +868,18 @@ impl SessionSlot {
                         self.schedule_reconnect(backoff, now);
                     }
                 }
-                ARM_REFUSED => self.checker_armed = false,
+                ARM_REFUSED => {
+                    self.checker_armed = false;
+                    self.arm_refused = true;
+                }
                 _ => tracing::error!(kind, "unknown record from the network core"),
             }
             self.from_net.commit();
             self.read_from_net += 1;
             self.after_input(now);
+            // What the input made the session say (a ResendRequest, say) goes out now, not
+            // after the rest of the backlog.
+            self.transmit();
             worked = true;
         }
         worked
@@ -894,13 +906,14 @@ impl SessionSlot {
         self.closing |= drained.disconnecting;
         let wanted = matches!(self.session.state(), State::Active | State::LogoutSent)
             && !self.session.is_recovering();
-        if wanted != self.checker_armed {
+        if wanted != self.checker_armed || self.arm_refused {
             let mut body = [0u8; 24];
             body[0..8].copy_from_slice(&self.session.next_target_seq().to_le_bytes());
             body[8..16].copy_from_slice(&self.read_from_net.to_le_bytes());
             body[16] = u8::from(wanted);
             self.push(CHECKER, &body);
             self.checker_armed = wanted;
+            self.arm_refused = false;
         }
     }
 
