@@ -10,17 +10,16 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use gapless_codec::value::UtcTimestamp;
 use gapless_codec::{Decoded, FieldSyntaxError, FrameError, Limits, Message, decode, tag};
-use gapless_session::{Disposition, Event, Instant, Now, Session};
+use gapless_session::{Disposition, Event, Now, Session};
 
 use crate::config::{Config, ConfigError, SessionSpec};
 use crate::echo::EchoApp;
 use gapless_store::AnyStore;
 
-use crate::store::open_store;
+use gapless_runtime::{Clock, open_store};
 
 /// Why the acceptor could not start.
 #[derive(Debug)]
@@ -68,30 +67,6 @@ impl Drop for ConnectedGuard<'_> {
     }
 }
 
-/// The monotonic and the UTC clock, read together.
-#[derive(Debug, Clone, Copy)]
-struct Clock {
-    origin: std::time::Instant,
-}
-
-impl Clock {
-    fn now(&self) -> Now {
-        let nanos = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let utc = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-        Now::new(
-            Instant::from_nanos(nanos),
-            UtcTimestamp::from_unix_nanos(utc),
-        )
-    }
-
-    /// How long from `now` until `deadline`.
-    fn until(&self, now: Now, deadline: Instant) -> Duration {
-        deadline.saturating_since(now.instant)
-    }
-}
-
 /// How long a connection may take to send its first complete message.
 const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a read waits when the session has no timer armed.
@@ -103,7 +78,12 @@ pub fn run(config_path: &std::path::Path, port: Option<u16>) -> Result<(), Accep
     let specs = config.sessions().map_err(AcceptorError::Config)?;
     let slots: Vec<Arc<SessionSlot>> =
         specs.into_iter().map(open_slot).collect::<Result<_, _>>()?;
-    let mut address = config.acceptor.listen.clone();
+    let Some(acceptor) = &config.acceptor else {
+        return Err(AcceptorError::Config(ConfigError::Invalid(
+            "gapless acceptor needs an [acceptor] table with listen".into(),
+        )));
+    };
+    let mut address = acceptor.listen.clone();
     if let Some(port) = port {
         let host = address
             .rsplit_once(':')
@@ -118,9 +98,7 @@ pub fn run(config_path: &std::path::Path, port: Option<u16>) -> Result<(), Accep
         "gapless acceptor: listening on {address} for {} sessions",
         slots.len()
     );
-    let clock = Clock {
-        origin: std::time::Instant::now(),
-    };
+    let clock = Clock::new();
     let slots = Arc::new(slots);
     for stream in listener.incoming() {
         let stream = match stream {
@@ -158,7 +136,7 @@ fn open_slot(spec: SessionSpec) -> Result<Arc<SessionSlot>, AcceptorError> {
 }
 
 /// One connection: find its session from the first message, then run the session on it.
-fn serve(mut stream: TcpStream, slots: &[Arc<SessionSlot>], clock: Clock) -> io::Result<()> {
+fn serve(mut stream: TcpStream, slots: &[Arc<SessionSlot>], mut clock: Clock) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let limits = Limits::default();
     let mut buffer = Vec::with_capacity(4096);
@@ -230,7 +208,7 @@ fn run_connection(
     stream: &mut TcpStream,
     session: &mut Session<AnyStore>,
     app: &mut EchoApp,
-    clock: Clock,
+    mut clock: Clock,
     mut buffer: Vec<u8>,
 ) -> io::Result<()> {
     match stream.peer_addr() {
@@ -275,7 +253,9 @@ fn run_connection(
         let now = clock.now();
         let wait = session
             .poll_timeout()
-            .map_or(IDLE_READ_TIMEOUT, |deadline| clock.until(now, deadline));
+            .map_or(IDLE_READ_TIMEOUT, |deadline| {
+                deadline.saturating_since(now.instant)
+            });
         if wait.is_zero() {
             session.handle_timeout(now);
             if drain(stream, session, app, clock)? {
@@ -304,7 +284,7 @@ fn drain(
     stream: &mut TcpStream,
     session: &mut Session<AnyStore>,
     app: &mut EchoApp,
-    clock: Clock,
+    mut clock: Clock,
 ) -> io::Result<bool> {
     let mut ended = false;
     loop {

@@ -1,13 +1,20 @@
-//! The TOML configuration of `gapless acceptor`: the listening address and one table per session.
+//! The TOML configuration of `gapless run` and `gapless acceptor`: the gateway's threads and
+//! transport, the default listening address, and one table per session.
 //!
 //! Every table rejects unknown keys (`deny_unknown_fields`), so a misspelt key is an error that
 //! names it instead of a silently ignored setting. `docs/configuration.md` documents each key.
 
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use gapless_client::{ChannelConfig, Start};
 use gapless_codec::Resync;
 use gapless_dict::{ValidationOptions, Version};
+use gapless_runtime::{
+    Backoff, ChannelPlan, Endpoint, IdleStrategy, Mode, RuntimeConfig, SessionPlan, StorePlan,
+    TransportKind,
+};
 use gapless_session::{HoldLimits, QueueOverflow, ResendLimits, Role, SessionConfig};
 use gapless_store::Durability;
 use serde::Deserialize;
@@ -44,12 +51,100 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    pub acceptor: AcceptorConfig,
+    #[serde(default)]
+    pub gateway: GatewayEntry,
+    pub acceptor: Option<AcceptorConfig>,
     #[serde(default, rename = "session")]
     pub sessions: Vec<SessionEntry>,
 }
 
-/// `[acceptor]`: where to listen.
+/// `[gateway]`: threads, transport and where things live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayEntry {
+    /// `auto` (inline below four cores), `inline` or `threaded`.
+    #[serde(default)]
+    pub mode: ModeName,
+    #[serde(default)]
+    pub transport: TransportName,
+    /// The CPU the network core is pinned to.
+    pub network_cpu: Option<usize>,
+    /// The CPU the session thread is pinned to (threaded mode).
+    pub session_cpu: Option<usize>,
+    #[serde(default)]
+    pub idle: IdleName,
+    /// With `idle = "sleep"`: microseconds per sleep.
+    #[serde(default = "default_sleep_micros")]
+    pub sleep_micros: u64,
+    /// Directory of the application channels (one file per session).
+    #[serde(default = "default_channel_dir")]
+    pub channel_dir: PathBuf,
+    /// Bytes in a channel's ring to the application (a power of two); half of it, less 24,
+    /// bounds the longest inbound message.
+    #[serde(default = "default_to_app_capacity")]
+    pub to_app_capacity: usize,
+    /// Bytes in a channel's ring from the application (a power of two).
+    #[serde(default = "default_from_app_capacity")]
+    pub from_app_capacity: usize,
+    /// The longest body an application message may have.
+    #[serde(default = "default_max_body_len")]
+    pub max_body_len: usize,
+    /// Directory of the FIX message logs; absent for no log.
+    pub message_log: Option<PathBuf>,
+    /// Seconds shutdown waits for the Logout handshakes.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: u64,
+    /// Enable SO_BUSY_POLL on sockets, in microseconds.
+    pub busy_poll_micros: Option<u32>,
+}
+
+impl Default for GatewayEntry {
+    fn default() -> Self {
+        GatewayEntry {
+            mode: ModeName::default(),
+            transport: TransportName::default(),
+            network_cpu: None,
+            session_cpu: None,
+            idle: IdleName::default(),
+            sleep_micros: default_sleep_micros(),
+            channel_dir: default_channel_dir(),
+            to_app_capacity: default_to_app_capacity(),
+            from_app_capacity: default_from_app_capacity(),
+            max_body_len: default_max_body_len(),
+            message_log: None,
+            shutdown_timeout: default_shutdown_timeout(),
+            busy_poll_micros: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModeName {
+    #[default]
+    Auto,
+    Inline,
+    Threaded,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportName {
+    #[default]
+    Socket,
+    Uring,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdleName {
+    #[default]
+    Spin,
+    Yield,
+    Sleep,
+}
+
+/// `[acceptor]`: the default listening address of acceptor sessions.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptorConfig {
@@ -61,8 +156,24 @@ pub struct AcceptorConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionEntry {
+    /// Unique among the sessions; names the channel, log and counters. Default `SENDER-TARGET`.
+    pub name: Option<String>,
     #[serde(default = "default_role")]
     pub role: RoleName,
+    /// Acceptor: `HOST:PORT` to listen on, instead of `[acceptor] listen`.
+    pub listen: Option<String>,
+    /// Acceptor: source addresses allowed to log on; empty allows any.
+    #[serde(default)]
+    pub allowed_peers: Vec<String>,
+    /// Initiator: `HOST:PORT` of the peer.
+    pub connect: Option<String>,
+    /// Initiator: first reconnection delay in milliseconds, doubling up to `reconnect_max_ms`.
+    #[serde(default = "default_reconnect_initial_ms")]
+    pub reconnect_initial_ms: u64,
+    #[serde(default = "default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+    /// The application channel file, instead of `<channel_dir>/<name>.chan`.
+    pub channel: Option<PathBuf>,
     pub sender_comp_id: String,
     pub target_comp_id: String,
     /// `FIX.4.0` ... `FIX.4.4`, `FIX.5.0`, `FIX.5.0SP1`, `FIX.5.0SP2`.
@@ -258,6 +369,30 @@ impl Default for ResendEntry {
     }
 }
 
+fn default_sleep_micros() -> u64 {
+    50
+}
+fn default_channel_dir() -> PathBuf {
+    PathBuf::from("/dev/shm/gapless")
+}
+fn default_to_app_capacity() -> usize {
+    ChannelConfig::default().to_app_capacity * 8
+}
+fn default_from_app_capacity() -> usize {
+    ChannelConfig::default().from_app_capacity
+}
+fn default_max_body_len() -> usize {
+    ChannelConfig::default().max_body_len
+}
+fn default_shutdown_timeout() -> u64 {
+    5
+}
+fn default_reconnect_initial_ms() -> u64 {
+    500
+}
+fn default_reconnect_max_ms() -> u64 {
+    30_000
+}
 fn default_role() -> RoleName {
     RoleName::Acceptor
 }
@@ -289,21 +424,11 @@ fn default_resend_per_second() -> u32 {
     ResendLimits::default().max_requests_per_second
 }
 
-/// How a session's store is opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreKind {
-    Memory,
-    File {
-        path: PathBuf,
-        durability: Durability,
-    },
-}
-
 /// A session ready to run: its configuration and where its store lives.
 #[derive(Debug, Clone)]
 pub struct SessionSpec {
     pub config: SessionConfig,
-    pub store: StoreKind,
+    pub store: StorePlan,
 }
 
 impl Config {
@@ -347,7 +472,139 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The runtime configuration of `gapless run`; `listen_port` overrides the port of every
+    /// acceptor session's listening address.
+    pub fn runtime(&self, listen_port: Option<u16>) -> Result<RuntimeConfig, ConfigError> {
+        let specs = self.sessions()?;
+        let mut plans = Vec::with_capacity(specs.len());
+        for (entry, spec) in self.sessions.iter().zip(specs) {
+            let name = entry.name.clone().unwrap_or_else(|| {
+                format!(
+                    "{}-{}",
+                    spec.config.sender_comp_id, spec.config.target_comp_id
+                )
+            });
+            if plans.iter().any(|plan: &SessionPlan| plan.name == name) {
+                return Err(ConfigError::Invalid(format!(
+                    "two sessions are named {name}"
+                )));
+            }
+            let endpoint = entry.endpoint(&name, self.acceptor.as_ref(), listen_port)?;
+            let channel_path = entry
+                .channel
+                .clone()
+                .unwrap_or_else(|| self.gateway.channel_dir.join(format!("{name}.chan")));
+            plans.push(SessionPlan {
+                name,
+                session: spec.config,
+                endpoint,
+                store: spec.store,
+                channel: ChannelPlan {
+                    path: Some(channel_path),
+                    config: ChannelConfig {
+                        to_app_capacity: self.gateway.to_app_capacity,
+                        from_app_capacity: self.gateway.from_app_capacity,
+                        max_body_len: self.gateway.max_body_len,
+                    },
+                    start: Start::Reopen,
+                },
+            });
+        }
+        let mut runtime = RuntimeConfig::new(plans);
+        let gateway = &self.gateway;
+        match gateway.mode {
+            ModeName::Auto => {}
+            ModeName::Inline => runtime.mode = Mode::Inline,
+            ModeName::Threaded => runtime.mode = Mode::Threaded,
+        }
+        runtime.transport = match gateway.transport {
+            TransportName::Socket => TransportKind::Socket,
+            TransportName::Uring => TransportKind::Uring,
+        };
+        runtime.transport_config.busy_poll_micros = gateway.busy_poll_micros;
+        runtime.network_cpu = gateway.network_cpu;
+        runtime.session_cpu = gateway.session_cpu;
+        runtime.idle = match gateway.idle {
+            IdleName::Spin => IdleStrategy::Spin,
+            IdleName::Yield => IdleStrategy::Yield,
+            IdleName::Sleep => IdleStrategy::Sleep(Duration::from_micros(gateway.sleep_micros)),
+        };
+        runtime.message_log = gateway.message_log.clone();
+        runtime.shutdown_timeout = Duration::from_secs(gateway.shutdown_timeout);
+        Ok(runtime)
+    }
+}
+
+/// Resolves `HOST:PORT`, naming `key` when it cannot.
+fn socket_addr(session: &str, key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "session {session}: {key} = {text:?} is not a HOST:PORT address"
+            ))
+        })
+}
+
 impl SessionEntry {
+    fn endpoint(
+        &self,
+        name: &str,
+        acceptor: Option<&AcceptorConfig>,
+        listen_port: Option<u16>,
+    ) -> Result<Endpoint, ConfigError> {
+        match self.role {
+            RoleName::Initiator => {
+                let Some(connect) = &self.connect else {
+                    return Err(ConfigError::Invalid(format!(
+                        "session {name}: an initiator needs connect = \"HOST:PORT\""
+                    )));
+                };
+                Ok(Endpoint::Connect {
+                    addr: socket_addr(name, "connect", connect)?,
+                    backoff: Backoff {
+                        initial: Duration::from_millis(self.reconnect_initial_ms.max(1)),
+                        max: Duration::from_millis(
+                            self.reconnect_max_ms.max(self.reconnect_initial_ms),
+                        ),
+                    },
+                })
+            }
+            RoleName::Acceptor => {
+                let text = self
+                    .listen
+                    .as_deref()
+                    .or(acceptor.map(|a| a.listen.as_str()))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "session {name}: an acceptor needs listen, or [acceptor] listen"
+                        ))
+                    })?;
+                let mut listen = socket_addr(name, "listen", text)?;
+                if let Some(port) = listen_port {
+                    listen.set_port(port);
+                }
+                let allowed_peers = self
+                    .allowed_peers
+                    .iter()
+                    .map(|peer| {
+                        peer.parse::<IpAddr>().map_err(|_| {
+                            ConfigError::Invalid(format!(
+                                "session {name}: allowed_peers entry {peer:?} is not an IP address"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Endpoint::Accept {
+                    listen,
+                    allowed_peers,
+                })
+            }
+        }
+    }
+
     fn spec(&self) -> Result<SessionSpec, ConfigError> {
         let version = parse_version(&self.version).ok_or_else(|| {
             ConfigError::Invalid(format!(
@@ -387,8 +644,8 @@ impl SessionEntry {
             request_chunk: self.resend.request_chunk,
         };
         let store = match &self.store.path {
-            None => StoreKind::Memory,
-            Some(path) => StoreKind::File {
+            None => StorePlan::Memory,
+            Some(path) => StorePlan::File {
                 path: path.clone(),
                 durability: match self.store.durability {
                     DurabilityName::None => Durability::None,
@@ -441,7 +698,7 @@ resync = "body-length"
     #[test]
     fn parses_and_maps_to_session_config() {
         let config = Config::parse(EXAMPLE).unwrap();
-        assert_eq!(config.acceptor.listen, "127.0.0.1:5001");
+        assert_eq!(config.acceptor.as_ref().unwrap().listen, "127.0.0.1:5001");
         let specs = config.sessions().unwrap();
         assert_eq!(specs.len(), 2);
 
@@ -451,7 +708,7 @@ resync = "body-length"
         assert!(tw44.reset_on_logon);
         assert_eq!(tw44.max_sending_time_skew, Some(Duration::from_secs(120)));
         assert_eq!(tw44.validation, Some(ValidationOptions::default()));
-        assert_eq!(specs[0].store, StoreKind::Memory);
+        assert_eq!(specs[0].store, StorePlan::Memory);
         assert_eq!(tw44.resync, Resync::NextBeginString);
 
         let tw50 = &specs[1].config;
@@ -467,7 +724,7 @@ resync = "body-length"
         assert_eq!(tw50.resync, Resync::BodyLength);
         assert_eq!(
             specs[1].store,
-            StoreKind::File {
+            StorePlan::File {
                 path: PathBuf::from("/var/lib/gapless/tw50"),
                 durability: Durability::Batched { every: 8 },
             }

@@ -18,7 +18,6 @@ use gapless_dict::{GroupDef, SessionDictionary, Version};
 use gapless_session::{Now, SendError, Session};
 use gapless_store::MessageStore;
 
-const CL_ORD_ID: u32 = 11;
 const NEW_ORDER_SINGLE: &[u8] = b"D";
 const SECURITY_DEFINITION: &[u8] = b"d";
 const EMAIL: &[u8] = b"C";
@@ -58,7 +57,7 @@ impl EchoApp {
         let msg_type = msg.msg_type();
         let echoed = match msg_type {
             NEW_ORDER_SINGLE => {
-                let id = msg.get(CL_ORD_ID).unwrap_or_default().to_vec();
+                let id = msg.get(tag::CL_ORD_ID).unwrap_or_default().to_vec();
                 let first_time = self.seen_orders.insert(id);
                 if !first_time && msg.get_bool(tag::POSS_RESEND) == Ok(true) {
                     return Ok(());

@@ -14,7 +14,8 @@ mod acceptor;
 mod config;
 mod demo;
 mod echo;
-mod store;
+mod run;
+mod stat;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,10 +36,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Encode a venue stream, damage it, and watch the gateway side detect every fault.
+    /// Run the gateway against a faulty simulated venue on loopback and check that the
+    /// application receives every message exactly once, in order.
     Demo {
         /// How many ExecutionReports the venue sends.
-        #[arg(long, default_value_t = 200_000)]
+        #[arg(long, default_value_t = 100_000)]
         messages: u64,
         /// Seed of the fault injector and of the read sizes; the same seed replays the same run.
         #[arg(long, default_value_t = 42)]
@@ -46,6 +48,27 @@ enum Command {
         /// FIX version: FIX.4.2, FIX.4.3, FIX.4.4, FIX.5.0, FIX.5.0SP1 or FIX.5.0SP2.
         #[arg(long, default_value = "FIX.4.4", value_parser = parse_version)]
         version: Version,
+    },
+    /// Run the gateway: the configured sessions, their stores and application channels, until
+    /// SIGINT or SIGTERM, then log out cleanly (docs/configuration.md).
+    Run {
+        /// The TOML configuration (docs/configuration.md).
+        #[arg(long)]
+        config: PathBuf,
+        /// Listen on this port instead of the configured ones.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run the simulated exchange: a FIX counterparty with fault injection.
+    Venue(Box<gapless_venue::VenueArgs>),
+    /// Show the live counters of every session from its application channel.
+    Stat {
+        /// The channel directory ([gateway] channel_dir).
+        #[arg(long, default_value = "/dev/shm/gapless")]
+        dir: PathBuf,
+        /// Refresh every this many milliseconds until interrupted; once if absent.
+        #[arg(long)]
+        watch: Option<u64>,
     },
     /// Run the configured sessions as an acceptor, with the echo test application behind them
     /// (the application QuickFIX's session acceptance scripts expect; see docs/configuration.md).
@@ -69,17 +92,23 @@ fn main() -> ExitCode {
             messages,
             seed,
             version,
-        } => match demo::run(&demo::DemoConfig {
-            messages,
-            seed,
-            version,
-        }) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("gapless demo: {error}");
-                ExitCode::FAILURE
+        } => {
+            run::init_tracing("warn");
+            match demo::run(&demo::DemoConfig {
+                messages,
+                seed,
+                version,
+            }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("gapless demo: {error}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
+        Command::Run { config, port } => run::run(&config, port),
+        Command::Venue(args) => run::venue(&args),
+        Command::Stat { dir, watch } => stat::run(&dir, watch),
         Command::Acceptor { config, port } => match acceptor::run(&config, port) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
