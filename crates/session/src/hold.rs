@@ -110,6 +110,11 @@ pub(crate) struct Gap {
     pub(crate) detected_at: Instant,
     /// The last MsgSeqNum our outstanding ResendRequest covers; `None` means "to infinity".
     pub(crate) requested_to: Option<u64>,
+    /// The last MsgSeqNum the answer to our outstanding ResendRequest must reach: its end, or
+    /// for a request to infinity the highest number seen when it was sent. Once the expected
+    /// number passes it and is still missing, the answer is complete and something after it
+    /// was lost too: ask again at once instead of waiting for the recovery timer.
+    pub(crate) answered_through: u64,
     /// The highest MsgSeqNum seen from the peer: recovery is over when the expected number
     /// passes it and nothing is held.
     pub(crate) highest_seen: u64,

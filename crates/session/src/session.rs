@@ -754,6 +754,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
                 self.gap = Some(Gap {
                     detected_at: now.instant,
                     requested_to: None,
+                    answered_through: seq,
                     highest_seen: seq,
                 });
                 self.request_resend(now, expected);
@@ -776,6 +777,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         };
         if let Some(gap) = self.gap.as_mut() {
             gap.requested_to = end;
+            gap.answered_through = end.unwrap_or(gap.highest_seen);
         }
         let end_seq_no = end.unwrap_or(self.config.infinite_end_seq_no());
         self.send_resend_request(now, begin, end_seq_no);
@@ -1050,9 +1052,8 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             self.gap = None;
             self.timers.stop(Timer::Recovery);
             self.events.push_back(Event::Recovered { after });
-        } else if gap.requested_to.is_some_and(|to| expected > to) && !self.hold.contains(expected)
-        {
-            // The chunk asked for has arrived and the next number is still missing.
+        } else if expected > gap.answered_through && !self.hold.contains(expected) {
+            // What was asked for has arrived and the next number is still missing.
             let now = self.last_now;
             self.request_resend(now, expected);
         }
