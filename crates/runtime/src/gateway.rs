@@ -329,7 +329,17 @@ impl<T: Transport> Gateway<T> {
                     self.transport.close(conn);
                     return;
                 };
+                // What arrived before the close is still to be read: the peer's Logout, say.
                 let slot = &mut self.slots[index];
+                read_inbound(
+                    &mut self.transport,
+                    &mut self.checker,
+                    &mut self.log,
+                    index as u16,
+                    slot,
+                    conn,
+                    now,
+                );
                 if slot.session.state() != State::Disconnected {
                     tracing::warn!(session = %slot.name, ?reason, "connection lost");
                     slot.session.handle_disconnect(now);

@@ -416,6 +416,8 @@ impl<T: Transport> NetCore<T> {
                 if let Some(at) = self.pending.iter().position(|p| p.conn == conn) {
                     self.pending.swap_remove(at);
                 } else if let Some(index) = self.slots.iter().position(|s| s.conn == Some(conn)) {
+                    // What arrived before the close is still to be read: the peer's Logout, say.
+                    self.read(index, now);
                     self.release(index);
                     push_control(&mut self.slots[index], CLOSED, None);
                 }
