@@ -66,6 +66,9 @@ hw/lint.sh
 step "demo"
 cargo run --release --quiet -- demo
 
+step "kernel bypass: DPDK transport end to end in network namespaces (docs/kernel-bypass.md)"
+scripts/dpdk-e2e.sh
+
 if $long; then
   step "long: property tests with 100x the cases, 200,000 simulation seeds, and the ignored long tests"
   GAPLESS_SIM_SEEDS=200000 PROPTEST_CASES=50000 cargo test --workspace --release -- --include-ignored

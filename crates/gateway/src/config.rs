@@ -696,6 +696,34 @@ resync = "body-length"
 "#;
 
     #[test]
+    fn example_gateway_file_maps_to_the_runtime() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/gateway.toml");
+        let runtime = Config::load(&path).unwrap().runtime(None).unwrap();
+        assert_eq!(runtime.sessions.len(), 2);
+        let venue = &runtime.sessions[0];
+        assert_eq!(venue.name, "venue");
+        assert!(matches!(venue.endpoint, Endpoint::Connect { addr, .. } if addr.port() == 9878));
+        assert_eq!(
+            venue.channel.path.as_deref(),
+            Some(Path::new("/dev/shm/gapless/venue.chan"))
+        );
+        let client = &runtime.sessions[1];
+        let Endpoint::Accept { listen, allowed_peers } = &client.endpoint else {
+            panic!("client1 is an acceptor");
+        };
+        assert_eq!(listen.port(), 9880);
+        assert_eq!(allowed_peers.len(), 1);
+        assert_eq!(runtime.message_log.as_deref(), Some(Path::new("/var/log/gapless")));
+    }
+
+    #[test]
+    fn initiator_without_connect_is_named() {
+        let text = "[[session]]\nrole = \"initiator\"\nsender_comp_id = \"A\"\ntarget_comp_id = \"B\"\nversion = \"FIX.4.4\"\n";
+        let error = Config::parse(text).unwrap().runtime(None).unwrap_err();
+        assert!(error.to_string().contains("connect"), "{error}");
+    }
+
+    #[test]
     fn parses_and_maps_to_session_config() {
         let config = Config::parse(EXAMPLE).unwrap();
         assert_eq!(config.acceptor.as_ref().unwrap().listen, "127.0.0.1:5001");
