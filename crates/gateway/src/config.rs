@@ -708,12 +708,19 @@ resync = "body-length"
             Some(Path::new("/dev/shm/gapless/venue.chan"))
         );
         let client = &runtime.sessions[1];
-        let Endpoint::Accept { listen, allowed_peers } = &client.endpoint else {
+        let Endpoint::Accept {
+            listen,
+            allowed_peers,
+        } = &client.endpoint
+        else {
             panic!("client1 is an acceptor");
         };
         assert_eq!(listen.port(), 9880);
         assert_eq!(allowed_peers.len(), 1);
-        assert_eq!(runtime.message_log.as_deref(), Some(Path::new("/var/log/gapless")));
+        assert_eq!(
+            runtime.message_log.as_deref(),
+            Some(Path::new("/var/log/gapless"))
+        );
     }
 
     #[test]

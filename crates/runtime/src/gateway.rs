@@ -19,18 +19,19 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gapless_client::{Orders, OutboundRecord};
+use gapless_client::Orders;
 use gapless_codec::{Decoded, Limits, Message, decode};
 use gapless_seqcheck::{Checker, Command};
 use gapless_session::{Disposition, Instant, Now, State};
 use gapless_transport::{ConnId, Event as NetEvent, ListenerId, Transport};
 
 use crate::clock::Clock;
-use crate::config::{Backoff, Endpoint};
+use crate::config::Endpoint;
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
-    GatewaySession, Notice, Output, Stats, drain_session, route_first_message,
+    GatewaySession, Notice, Output, Reconnect, Stats, drain_session, route_first_message,
+    take_application_record,
 };
 
 /// How long an accepted connection may take to send a whole first message.
@@ -53,9 +54,8 @@ pub(crate) struct Slot {
     stats: Stats,
     /// Whether the transport is reading this connection (false while the ring is full).
     reading: bool,
-    /// An initiator's next connection attempt, and the delay after the one following it.
-    reconnect_at: Option<Instant>,
-    next_backoff: Duration,
+    /// An initiator's next connection attempt.
+    reconnect: Reconnect,
     /// The session asked to disconnect: close once its last bytes are out.
     closing: bool,
 }
@@ -172,10 +172,6 @@ impl<T: Transport> Gateway<T> {
                     bound,
                 });
             }
-            let initial_backoff = match opened.endpoint {
-                Endpoint::Connect { backoff, .. } => backoff.initial,
-                Endpoint::Accept { .. } => Duration::ZERO,
-            };
             let stats = opened.channel.stats();
             let (delivery, orders) = opened.channel.split();
             slots.push(Slot {
@@ -188,8 +184,7 @@ impl<T: Transport> Gateway<T> {
                 outlet: Outlet::new(delivery),
                 orders,
                 reading: true,
-                reconnect_at: Some(Instant::from_nanos(0)),
-                next_backoff: initial_backoff,
+                reconnect: Reconnect::now(),
                 closing: false,
             });
         }
@@ -261,7 +256,7 @@ impl<T: Transport> Gateway<T> {
             self.transport.close(pending.conn);
         }
         for slot in &mut self.slots {
-            slot.reconnect_at = None;
+            slot.reconnect.cancel();
             if slot.session.state() == State::Active {
                 slot.session.logout(now, Some("gateway shutting down"));
             } else if slot.conn.is_some() {
@@ -456,10 +451,7 @@ impl<T: Transport> Gateway<T> {
                 self.release_connection(index, now);
                 worked = true;
             }
-        } else if let Some(at) = self.slots[index].reconnect_at
-            && now.instant >= at
-            && !self.shutting_down
-        {
+        } else if self.slots[index].reconnect.is_due(now) && !self.shutting_down {
             self.connect(index, now);
             worked = true;
         }
@@ -474,7 +466,7 @@ impl<T: Transport> Gateway<T> {
     /// Starts an initiator's connection attempt.
     fn connect(&mut self, index: usize, now: Now) {
         let slot = &mut self.slots[index];
-        slot.reconnect_at = None;
+        slot.reconnect.cancel();
         let Endpoint::Connect { addr, backoff } = slot.endpoint else {
             return;
         };
@@ -486,7 +478,7 @@ impl<T: Transport> Gateway<T> {
             }
             Err(error) => {
                 tracing::warn!(session = %slot.name, %addr, %error, "cannot connect");
-                schedule_reconnect(slot, backoff, now);
+                slot.reconnect.schedule(backoff, now);
             }
         }
     }
@@ -505,16 +497,10 @@ impl<T: Transport> Gateway<T> {
         if let Endpoint::Connect { backoff, .. } = slot.endpoint
             && !self.shutting_down
         {
-            schedule_reconnect(slot, backoff, now);
+            slot.reconnect.schedule(backoff, now);
         }
         slot.stats.publish(&slot.session, false, now);
     }
-}
-
-fn schedule_reconnect(slot: &mut Slot, backoff: Backoff, now: Now) {
-    let delay = slot.next_backoff.max(backoff.initial);
-    slot.reconnect_at = Some(now.instant.saturating_add(delay));
-    slot.next_backoff = (delay * 2).min(backoff.max);
 }
 
 /// Frames, checks and hands to the session every complete message the connection has, as long
@@ -624,31 +610,8 @@ fn take_orders<T: Transport>(
         && !slot.closing
         && transport.unsent(conn) < MAX_UNSENT_BEFORE_TAKING
     {
-        let Slot {
-            orders,
-            session,
-            name,
-            ..
-        } = slot;
-        let taken = orders.try_take(|record| match record {
-            OutboundRecord::Send { msg_type, body } => {
-                if let Err(error) = session.send(now, msg_type, |encoder| {
-                    encoder.encoded_fields(body);
-                }) {
-                    tracing::warn!(session = %name, %error, "application message refused");
-                }
-            }
-            OutboundRecord::Logout { text } => {
-                let text = std::str::from_utf8(text).ok().filter(|t| !t.is_empty());
-                session.logout(now, text);
-            }
-        });
-        match taken {
-            Ok(Some(())) => {}
-            Ok(None) => break,
-            Err(error) => {
-                tracing::warn!(session = %name, %error, "unreadable record from the application");
-            }
+        if !take_application_record(&mut slot.orders, &mut slot.session, &slot.name, now) {
+            break;
         }
         worked = true;
         drain_events(slot);
@@ -700,10 +663,8 @@ fn drain_events(slot: &mut Slot) {
         Output::Deliver { seq, message } => outlet.deliver(seq, message),
         Output::Notice { seq, notice } => outlet.event(seq, notice.event()),
     });
-    if drained.logged_on
-        && let Endpoint::Connect { backoff, .. } = slot.endpoint
-    {
-        slot.next_backoff = backoff.initial;
+    if drained.logged_on {
+        slot.reconnect.logged_on();
     }
     slot.closing |= drained.disconnecting;
 }

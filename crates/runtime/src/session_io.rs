@@ -3,11 +3,16 @@
 //! counters.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use gapless_client::{Counter, Reason, SessionEvent, SessionState, StatsWriter};
+use gapless_client::{
+    Counter, Orders, OutboundRecord, Reason, SessionEvent, SessionState, StatsWriter,
+};
 use gapless_codec::Message;
-use gapless_session::{DisconnectReason, Event, Hooks, Now, Session, State};
+use gapless_session::{DisconnectReason, Event, Hooks, Instant, Now, Session, State};
 use gapless_store::AnyStore;
+
+use crate::config::Backoff;
 
 /// The session type the runtime runs.
 pub(crate) type GatewaySession = Session<AnyStore, GatewayHooks>;
@@ -276,5 +281,75 @@ impl Stats {
             State::LogoutSent => SessionState::LogoutSent,
         });
         self.writer.touch(now.instant.as_nanos());
+    }
+}
+
+/// Takes the application's next record, if any, and acts on it: a message is stamped, journaled
+/// and queued by the session; a Logout starts the handshake. Returns whether there was one.
+pub(crate) fn take_application_record(
+    orders: &mut Orders,
+    session: &mut GatewaySession,
+    name: &str,
+    now: Now,
+) -> bool {
+    let taken = orders.try_take(|record| match record {
+        OutboundRecord::Send { msg_type, body } => {
+            if let Err(error) = session.send(now, msg_type, |encoder| {
+                encoder.encoded_fields(body);
+            }) {
+                tracing::warn!(session = %name, %error, "application message refused");
+            }
+        }
+        OutboundRecord::Logout { text } => {
+            let text = std::str::from_utf8(text).ok().filter(|t| !t.is_empty());
+            session.logout(now, text);
+        }
+    });
+    match taken {
+        Ok(taken) => taken.is_some(),
+        Err(error) => {
+            // The malformed record was skipped; the next one may be fine.
+            tracing::warn!(session = %name, %error, "unreadable record from the application");
+            true
+        }
+    }
+}
+
+/// When an initiator connects next: at once at start, then after delays that double from the
+/// backoff's initial delay up to its maximum, and start over after a logon.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reconnect {
+    at: Option<Instant>,
+    next_delay: Duration,
+}
+
+impl Reconnect {
+    /// Due at once.
+    pub(crate) fn now() -> Reconnect {
+        Reconnect {
+            at: Some(Instant::from_nanos(0)),
+            next_delay: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn is_due(&self, now: Now) -> bool {
+        self.at.is_some_and(|at| now.instant >= at)
+    }
+
+    /// No attempt planned (connecting, connected, or shutting down).
+    pub(crate) fn cancel(&mut self) {
+        self.at = None;
+    }
+
+    /// Plans the next attempt after a failure or a lost connection.
+    pub(crate) fn schedule(&mut self, backoff: Backoff, now: Now) {
+        let delay = self.next_delay.max(backoff.initial);
+        self.at = Some(now.instant.saturating_add(delay));
+        self.next_delay = (delay * 2).min(backoff.max);
+    }
+
+    /// A logon succeeded: the next loss waits the initial delay again.
+    pub(crate) fn logged_on(&mut self) {
+        self.next_delay = Duration::ZERO;
     }
 }

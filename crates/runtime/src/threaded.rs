@@ -27,9 +27,8 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use gapless_client::{Orders, OutboundRecord};
+use gapless_client::Orders;
 use gapless_codec::{Decoded, Limits, decode};
 use gapless_seqcheck::{Checker, Command, DESCRIPTOR_LEN, Descriptor, MsgClass, Verdict};
 use gapless_session::{Disposition, InboundScreen, Instant, Now, State};
@@ -37,12 +36,13 @@ use gapless_shm::{Consumer, Producer, Ring};
 use gapless_transport::{ConnId, Event as NetEvent, ListenerId, Transport};
 
 use crate::clock::Clock;
-use crate::config::{Backoff, Endpoint, RuntimeConfig};
+use crate::config::{Endpoint, RuntimeConfig};
 use crate::gateway::{FIRST_MESSAGE_TIMEOUT, MAX_UNSENT_BEFORE_TAKING, StartError};
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
-    GatewaySession, Notice, Output, Stats, drain_session, route_first_message,
+    GatewaySession, Notice, Output, Reconnect, Stats, drain_session, route_first_message,
+    take_application_record,
 };
 use crate::{OpenedSession, RunError};
 
@@ -287,10 +287,6 @@ pub(crate) fn split<T: Transport>(
             from_session,
             transmitted_of_front: 0,
         });
-        let initial_backoff = match opened.endpoint {
-            Endpoint::Connect { backoff, .. } => backoff.initial,
-            Endpoint::Accept { .. } => Duration::ZERO,
-        };
         session_slots.push(SessionSlot {
             name: opened.name,
             session: opened.session,
@@ -304,8 +300,7 @@ pub(crate) fn split<T: Transport>(
             arm_refused: false,
             connected: false,
             closing: false,
-            reconnect_at: Some(Instant::from_nanos(0)),
-            next_backoff: initial_backoff,
+            reconnect: Reconnect::now(),
         });
     }
     let mut checker = Checker::new(count, Limits::default());
@@ -692,8 +687,7 @@ struct SessionSlot {
     /// A connection exists or is being made.
     connected: bool,
     closing: bool,
-    reconnect_at: Option<Instant>,
-    next_backoff: Duration,
+    reconnect: Reconnect,
 }
 
 /// The session thread. See the module documentation.
@@ -724,7 +718,7 @@ impl SessionThread {
         let now = self.clock.now();
         self.shutting_down = true;
         for slot in &mut self.slots {
-            slot.reconnect_at = None;
+            slot.reconnect.cancel();
             if slot.session.state() == State::Active {
                 slot.session.logout(now, Some("gateway shutting down"));
             } else if slot.connected {
@@ -778,19 +772,19 @@ impl SessionSlot {
             if let Endpoint::Connect { backoff, .. } = self.endpoint
                 && !shutting_down
             {
-                self.schedule_reconnect(backoff, now);
+                self.reconnect.schedule(backoff, now);
             }
             worked = true;
         }
         if !self.connected
             && !shutting_down
             && let Endpoint::Connect { addr, .. } = self.endpoint
-            && self.reconnect_at.is_some_and(|at| now.instant >= at)
+            && self.reconnect.is_due(now)
         {
             let mut record = [0u8; ADDR_LEN];
             let len = addr_to(addr, &mut record);
             self.push(CONNECT, &record[..len]);
-            self.reconnect_at = None;
+            self.reconnect.cancel();
             self.connected = true;
             tracing::info!(session = %self.name, %addr, "connecting");
             worked = true;
@@ -867,7 +861,7 @@ impl SessionSlot {
                     self.closing = false;
                     self.checker_armed = false;
                     if let Endpoint::Connect { backoff, .. } = self.endpoint {
-                        self.schedule_reconnect(backoff, now);
+                        self.reconnect.schedule(backoff, now);
                     }
                 }
                 ARM_REFUSED => {
@@ -900,10 +894,8 @@ impl SessionSlot {
                     Output::Notice { seq, notice } => push_notice(to_net, seq, notice),
                 },
             );
-        if drained.logged_on
-            && let Endpoint::Connect { backoff, .. } = self.endpoint
-        {
-            self.next_backoff = backoff.initial;
+        if drained.logged_on {
+            self.reconnect.logged_on();
         }
         self.closing |= drained.disconnecting;
         let wanted = matches!(self.session.state(), State::Active | State::LogoutSent)
@@ -926,27 +918,8 @@ impl SessionSlot {
         while !self.to_net.is_blocked()
             && self.to_net.free() >= TO_NET_HEADROOM + MAX_UNSENT_BEFORE_TAKING
         {
-            let session = &mut self.session;
-            let name = &self.name;
-            let taken = self.orders.try_take(|record| match record {
-                OutboundRecord::Send { msg_type, body } => {
-                    if let Err(error) = session.send(now, msg_type, |encoder| {
-                        encoder.encoded_fields(body);
-                    }) {
-                        tracing::warn!(session = %name, %error, "application message refused");
-                    }
-                }
-                OutboundRecord::Logout { text } => {
-                    let text = std::str::from_utf8(text).ok().filter(|t| !t.is_empty());
-                    session.logout(now, text);
-                }
-            });
-            match taken {
-                Ok(Some(())) => {}
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::warn!(session = %self.name, %error, "unreadable record from the application");
-                }
+            if !take_application_record(&mut self.orders, &mut self.session, &self.name, now) {
+                break;
             }
             worked = true;
             self.after_input(now);
@@ -974,12 +947,6 @@ impl SessionSlot {
 
     fn push(&mut self, kind: u8, body: &[u8]) {
         self.to_net.push(kind, &[body]);
-    }
-
-    fn schedule_reconnect(&mut self, backoff: Backoff, now: Now) {
-        let delay = self.next_backoff.max(backoff.initial);
-        self.reconnect_at = Some(now.instant.saturating_add(delay));
-        self.next_backoff = (delay * 2).min(backoff.max);
     }
 }
 
