@@ -1,215 +1,37 @@
 //! [`BodyWriter`]: the application's body fields, written straight into the outbound ring.
 
-use core::fmt;
+use gapless_codec::{EncodeError, FieldWriter};
 
-use gapless_codec::value::{Decimal, TimePrecision, UtcTimestamp, write_u64};
-use gapless_codec::{SOH, tag};
-
-/// Tags the gateway writes itself: the framing (8, 9, 10) and the header it stamps (34, 35, 49,
-/// 52, 56). A body carrying one would contradict the message the gateway builds.
-pub const GATEWAY_TAGS: [u32; 8] = [
-    tag::BEGIN_STRING,
-    tag::BODY_LENGTH,
-    tag::CHECK_SUM,
-    tag::MSG_SEQ_NUM,
-    tag::MSG_TYPE,
-    tag::SENDER_COMP_ID,
-    tag::SENDING_TIME,
-    tag::TARGET_COMP_ID,
-];
-
-/// Why a body field was refused. The first refusal sticks: later fields are ignored and the send
-/// fails with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BodyError {
-    /// FIX has no empty fields.
-    EmptyValue { tag: u32 },
-    /// A non-data value holds SOH, which would end the field early.
-    ValueContainsSoh { tag: u32 },
-    /// The gateway writes this tag (see [`GATEWAY_TAGS`]); tag 0 is no tag.
-    ReservedTag { tag: u32 },
-    /// A timestamp outside the years 0000 to 9999.
-    TimestampOutOfRange { tag: u32 },
-}
-
-impl fmt::Display for BodyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BodyError::EmptyValue { tag } => write!(f, "tag {tag} has an empty value"),
-            BodyError::ValueContainsSoh { tag } => write!(f, "tag {tag} value contains SOH"),
-            BodyError::ReservedTag { tag } => {
-                write!(
-                    f,
-                    "tag {tag} is written by the gateway, not the application"
-                )
-            }
-            BodyError::TimestampOutOfRange { tag } => {
-                write!(f, "tag {tag} timestamp is outside years 0000-9999")
-            }
-        }
-    }
-}
-
-impl std::error::Error for BodyError {}
-
-/// What stopped a body from being written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WriteError {
-    /// More bytes than the room the ring granted.
-    Overflow,
-    Field(BodyError),
-}
-
-/// Writes `tag=value<SOH>` fields into the space claimed in the ring. Methods chain; the first
-/// error sticks and fails the send, so the caller checks once, on the result of `try_send`.
+/// Writes `tag=value<SOH>` fields into the space claimed in the ring: `gapless-codec`'s
+/// [`FieldWriter`] (its methods, through `Deref`), refusing the tags the gateway writes itself
+/// ([`gapless_codec::SESSION_OWNED_TAGS`]). Methods chain; the first error sticks and fails the
+/// send, so the caller checks once, on the result of `try_send`.
 #[derive(Debug)]
-pub struct BodyWriter<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
-    error: Option<WriteError>,
-}
+pub struct BodyWriter<'b>(FieldWriter<'b>);
 
 impl<'b> BodyWriter<'b> {
     pub(crate) fn new(buf: &'b mut [u8]) -> Self {
-        BodyWriter {
-            buf,
-            pos: 0,
-            error: None,
-        }
+        BodyWriter(FieldWriter::body(buf))
     }
 
-    /// The body's length or the first error.
-    pub(crate) fn finish(self) -> Result<usize, WriteError> {
-        match self.error {
-            Some(error) => Err(error),
-            None => Ok(self.pos),
-        }
+    /// The body's length or the first error ([`EncodeError::BufferTooSmall`] when it does not
+    /// fit the room claimed).
+    pub(crate) fn finish(self) -> Result<usize, EncodeError> {
+        self.0.finish()
     }
+}
 
-    /// Bytes written so far.
-    pub fn len(&self) -> usize {
-        self.pos
+impl<'b> core::ops::Deref for BodyWriter<'b> {
+    type Target = FieldWriter<'b>;
+
+    fn deref(&self) -> &FieldWriter<'b> {
+        &self.0
     }
+}
 
-    /// Whether no field has been written.
-    pub fn is_empty(&self) -> bool {
-        self.pos == 0
-    }
-
-    fn fail(&mut self, error: BodyError) {
-        self.error.get_or_insert(WriteError::Field(error));
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        if self.error.is_some() {
-            return;
-        }
-        match self.buf.get_mut(self.pos..self.pos + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.pos += bytes.len();
-            }
-            None => self.error = Some(WriteError::Overflow),
-        }
-    }
-
-    fn put_u64(&mut self, n: u64) {
-        let mut digits = [0u8; 20];
-        let len = write_u64(n, &mut digits);
-        self.put(&digits[20 - len..]);
-    }
-
-    fn put_tag(&mut self, tag: u32) {
-        if tag == 0 || GATEWAY_TAGS.contains(&tag) {
-            self.fail(BodyError::ReservedTag { tag });
-        }
-        self.put_u64(u64::from(tag));
-        self.put(b"=");
-    }
-
-    /// A field with a text or pre-formatted value: not empty, no SOH.
-    pub fn field(&mut self, tag: u32, value: &[u8]) -> &mut Self {
-        if value.is_empty() {
-            self.fail(BodyError::EmptyValue { tag });
-        } else if memchr::memchr(SOH, value).is_some() {
-            self.fail(BodyError::ValueContainsSoh { tag });
-        }
-        self.put_tag(tag);
-        self.put(value);
-        self.put(&[SOH]);
-        self
-    }
-
-    /// A non-negative integer field (quantities in whole units, NumInGroup, ...).
-    pub fn uint(&mut self, tag: u32, value: u64) -> &mut Self {
-        self.put_tag(tag);
-        self.put_u64(value);
-        self.put(&[SOH]);
-        self
-    }
-
-    /// A signed integer field.
-    pub fn int(&mut self, tag: u32, value: i64) -> &mut Self {
-        self.put_tag(tag);
-        if value < 0 {
-            self.put(b"-");
-        }
-        self.put_u64(value.unsigned_abs());
-        self.put(&[SOH]);
-        self
-    }
-
-    /// A char field (Side, OrdType, ...).
-    pub fn char(&mut self, tag: u32, value: u8) -> &mut Self {
-        self.field(tag, &[value])
-    }
-
-    /// A Boolean field, `Y` or `N`.
-    pub fn bool(&mut self, tag: u32, value: bool) -> &mut Self {
-        self.field(tag, if value { b"Y" } else { b"N" })
-    }
-
-    /// A float field (Price, OrderQty, ...) from an exact decimal.
-    pub fn decimal(&mut self, tag: u32, value: Decimal) -> &mut Self {
-        let mut text = [0u8; Decimal::MAX_TEXT_LEN];
-        let len = value.write(&mut text).unwrap_or(0);
-        self.put_tag(tag);
-        self.put(&text[..len]);
-        self.put(&[SOH]);
-        self
-    }
-
-    /// A UTCTimestamp field (TransactTime, ...) at the given precision.
-    pub fn timestamp(
-        &mut self,
-        tag: u32,
-        value: UtcTimestamp,
-        precision: TimePrecision,
-    ) -> &mut Self {
-        let mut text = [0u8; 27];
-        match value.write(precision, &mut text) {
-            Some(len) => {
-                self.put_tag(tag);
-                self.put(&text[..len]);
-                self.put(&[SOH]);
-            }
-            None => self.fail(BodyError::TimestampOutOfRange { tag }),
-        }
-        self
-    }
-
-    /// A length-prefixed data field pair, `length_tag=<len>` then `data_tag=<bytes>`; the bytes
-    /// may hold SOH.
-    pub fn data(&mut self, length_tag: u32, data_tag: u32, value: &[u8]) -> &mut Self {
-        if value.is_empty() {
-            self.fail(BodyError::EmptyValue { tag: data_tag });
-        }
-        self.uint(length_tag, value.len() as u64);
-        self.put_tag(data_tag);
-        self.put(value);
-        self.put(&[SOH]);
-        self
+impl core::ops::DerefMut for BodyWriter<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
@@ -217,10 +39,13 @@ impl<'b> BodyWriter<'b> {
 mod tests {
     use super::*;
 
+    use gapless_codec::SESSION_OWNED_TAGS;
+    use gapless_codec::value::{Decimal, TimePrecision, UtcTimestamp};
+
     fn write(
         capacity: usize,
         fields: impl FnOnce(&mut BodyWriter<'_>),
-    ) -> Result<Vec<u8>, WriteError> {
+    ) -> Result<Vec<u8>, EncodeError> {
         let mut buf = vec![0u8; capacity];
         let mut writer = BodyWriter::new(&mut buf);
         fields(&mut writer);
@@ -251,12 +76,12 @@ mod tests {
 
     #[test]
     fn gateway_tag_is_refused() {
-        for tag in GATEWAY_TAGS {
+        for tag in SESSION_OWNED_TAGS {
             assert_eq!(
                 write(64, |w| {
                     w.uint(tag, 1);
                 }),
-                Err(WriteError::Field(BodyError::ReservedTag { tag }))
+                Err(EncodeError::SessionTag { tag })
             );
         }
     }
@@ -266,17 +91,11 @@ mod tests {
         let result = write(64, |w| {
             w.field(58, b"").field(58, b"a\x01").uint(34, 1);
         });
-        assert_eq!(
-            result,
-            Err(WriteError::Field(BodyError::EmptyValue { tag: 58 }))
-        );
+        assert_eq!(result, Err(EncodeError::EmptyValue { tag: 58 }));
         let result = write(64, |w| {
             w.field(58, b"a\x01");
         });
-        assert_eq!(
-            result,
-            Err(WriteError::Field(BodyError::ValueContainsSoh { tag: 58 }))
-        );
+        assert_eq!(result, Err(EncodeError::ValueContainsSoh { tag: 58 }));
     }
 
     #[test]
@@ -285,7 +104,7 @@ mod tests {
             write(8, |w| {
                 w.field(55, b"TOOLONGSYMBOL");
             }),
-            Err(WriteError::Overflow)
+            Err(EncodeError::BufferTooSmall { capacity: 8 })
         );
         assert_eq!(
             write(6, |w| {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use gapless_shm::{Consumer, Producer, PushError, RegionError, Ring, block_len};
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::body::{BodyError, BodyWriter, WriteError};
+use gapless_codec::EncodeError;
+
+use crate::body::BodyWriter;
 use crate::record::{
     self, INBOUND_HEADER_LEN, InboundRecord, MAX_MSG_TYPE_LEN, OUTBOUND_HEADER_LEN, OutboundRecord,
     RecordError, SessionEvent,
@@ -267,7 +269,7 @@ pub enum SendError {
     /// The MsgType is empty, longer than 16 bytes, or holds SOH or `=`.
     InvalidMsgType,
     /// A body field was refused; nothing was sent.
-    InvalidField(BodyError),
+    InvalidField(EncodeError),
 }
 
 impl fmt::Display for SendError {
@@ -845,11 +847,11 @@ impl AppEnd {
             body(&mut writer);
             match writer.finish() {
                 Ok(len) => start + len,
-                Err(WriteError::Overflow) => {
+                Err(EncodeError::BufferTooSmall { .. }) => {
                     outcome = Err(SendError::TooLarge { max_body_len });
                     0
                 }
-                Err(WriteError::Field(error)) => {
+                Err(error) => {
                     outcome = Err(SendError::InvalidField(error));
                     0
                 }
@@ -1075,7 +1077,7 @@ mod tests {
             app.try_send(b"D", |w| {
                 w.uint(34, 5);
             }),
-            Err(SendError::InvalidField(BodyError::ReservedTag { tag: 34 }))
+            Err(SendError::InvalidField(EncodeError::SessionTag { tag: 34 }))
         );
         assert_eq!(
             app.try_send(b"D", |w| {

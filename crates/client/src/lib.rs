@@ -137,7 +137,7 @@ mod channel;
 mod record;
 mod stats;
 
-pub use body::{BodyError, BodyWriter, GATEWAY_TAGS};
+pub use body::BodyWriter;
 pub use channel::{
     AppEnd, AttachError, CHANNEL_EXTENSION, COUNTERS_OFFSET, Channel, ChannelConfig, CreateError,
     DEFAULT_DIR, DeliverError, Delivery, GatewayEnd, MAGIC, Orders, RecvError, SendError, Start,

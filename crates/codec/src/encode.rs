@@ -34,9 +34,11 @@ pub enum EncodeError {
     InvalidBeginString,
     /// Pre-encoded fields are not a sequence of `tag=value<SOH>` fields.
     MalformedFields(FieldSyntaxError),
-    /// Pre-encoded fields hold a tag the framing or the session writes (8, 9, 10, 34, 35, 49, 52,
-    /// 56), which would break or contradict the message.
+    /// A tag the framing or the session writes (8, 9, 10, 34, 35, 49, 52, 56) among fields that
+    /// may not carry it: it would break or contradict the message.
     SessionTag { tag: u32 },
+    /// Tag 0: FIX tags start at 1.
+    ZeroTag,
 }
 
 impl fmt::Display for EncodeError {
@@ -55,14 +57,16 @@ impl fmt::Display for EncodeError {
             EncodeError::SessionTag { tag } => {
                 write!(f, "tag {tag} belongs to the framing or the session header")
             }
+            EncodeError::ZeroTag => f.write_str("tag 0 is not a FIX tag"),
         }
     }
 }
 
 impl std::error::Error for EncodeError {}
 
-/// Tags that pre-encoded fields may not carry: the framing's and those the session stamps.
-const SESSION_OWNED_TAGS: [u32; 8] = [
+/// Tags an application's body fields may not carry: the framing's (8, 9, 10) and those the
+/// session stamps (34, 35, 49, 52, 56).
+pub const SESSION_OWNED_TAGS: [u32; 8] = [
     tag::BEGIN_STRING,
     tag::BODY_LENGTH,
     tag::CHECK_SUM,
@@ -73,17 +77,42 @@ const SESSION_OWNED_TAGS: [u32; 8] = [
     tag::TARGET_COMP_ID,
 ];
 
-/// Builds one message in a borrowed buffer. Methods chain; the first error sticks and is
-/// returned by [`Encoder::finish`], so a sequence of calls needs one check.
+/// Writes `tag=value<SOH>` fields into a borrowed buffer without allocating. Methods chain; the
+/// first error sticks and is returned by [`FieldWriter::finish`] (or [`Encoder::finish`]), so a
+/// sequence of calls needs one check. [`Encoder`] uses one for a whole message; an application
+/// uses [`FieldWriter::body`] for the body fields a session will frame.
+#[derive(Debug)]
+pub struct FieldWriter<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+    error: Option<EncodeError>,
+    /// Tags refused with [`EncodeError::SessionTag`].
+    reserved: &'static [u32],
+}
+
+/// Builds one message in a borrowed buffer: the framing here, the fields through the
+/// [`FieldWriter`] it dereferences to.
 #[derive(Debug)]
 pub struct Encoder<'b> {
-    buf: &'b mut [u8],
+    fields: FieldWriter<'b>,
     /// Length of `8=<BeginString><SOH>`, written at offset 0.
     begin_string_len: usize,
     /// Where the body (`35=...`) starts; the bytes before it are room for `9=<digits><SOH>`.
     body_start: usize,
-    pos: usize,
-    error: Option<EncodeError>,
+}
+
+impl<'b> core::ops::Deref for Encoder<'b> {
+    type Target = FieldWriter<'b>;
+
+    fn deref(&self) -> &FieldWriter<'b> {
+        &self.fields
+    }
+}
+
+impl core::ops::DerefMut for Encoder<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.fields
+    }
 }
 
 /// The header fields every message carries, written in ascending tag order by
@@ -151,32 +180,41 @@ fn decimal_digits(n: usize) -> usize {
     digits
 }
 
-impl<'b> Encoder<'b> {
-    /// Starts a message of type `msg_type` for `begin_string` (for example `FIX.4.4`).
-    pub fn new(buf: &'b mut [u8], begin_string: &[u8], msg_type: &[u8]) -> Self {
-        let begin_string_len = 2 + begin_string.len() + 1;
-        // Room for "9=", as many digits as the buffer's length has, and SOH.
-        let body_start = begin_string_len + 2 + decimal_digits(buf.len()) + 1;
-        let mut encoder = Encoder {
+impl<'b> FieldWriter<'b> {
+    /// Fields into `buf`, from its start.
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        FieldWriter {
             buf,
-            begin_string_len,
-            body_start,
             pos: 0,
             error: None,
-        };
-        if begin_string.is_empty()
-            || begin_string.len() > MAX_BEGIN_STRING_LEN
-            || begin_string.contains(&SOH)
-        {
-            encoder.error = Some(EncodeError::InvalidBeginString);
-            return encoder;
+            reserved: &[],
         }
-        encoder.put(b"8=");
-        encoder.put(begin_string);
-        encoder.put(&[SOH]);
-        encoder.pos = body_start;
-        encoder.field(tag::MSG_TYPE, msg_type);
-        encoder
+    }
+
+    /// An application's body fields into `buf`: the tags of [`SESSION_OWNED_TAGS`] are refused.
+    pub fn body(buf: &'b mut [u8]) -> Self {
+        FieldWriter {
+            reserved: &SESSION_OWNED_TAGS,
+            ..FieldWriter::new(buf)
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+
+    /// Whether nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+
+    /// How many bytes the fields took, or the first error.
+    pub fn finish(self) -> Result<usize, EncodeError> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(self.pos),
+        }
     }
 
     fn fail(&mut self, error: EncodeError) {
@@ -209,6 +247,11 @@ impl<'b> Encoder<'b> {
 
     #[inline]
     fn put_tag(&mut self, tag: u32) {
+        if tag == 0 {
+            self.fail(EncodeError::ZeroTag);
+        } else if self.reserved.contains(&tag) {
+            self.fail(EncodeError::SessionTag { tag });
+        }
         self.put_u64(u64::from(tag));
         self.put(b"=");
     }
@@ -298,8 +341,8 @@ impl<'b> Encoder<'b> {
     }
 
     /// Writes `fields` as they are, in order. A data-length field followed by its data field is
-    /// written as that pair (see [`Encoder::data`]), so the data may hold SOH; everything else as
-    /// [`Encoder::field`] does.
+    /// written as that pair (see [`FieldWriter::data`]), so the data may hold SOH; everything else
+    /// as [`FieldWriter::field`] does.
     pub fn copy_fields<'f>(&mut self, fields: impl IntoIterator<Item = Field<'f>>) -> &mut Self {
         let mut fields = fields.into_iter().peekable();
         while let Some(field) = fields.next() {
@@ -331,6 +374,32 @@ impl<'b> Encoder<'b> {
             (Ok(()), None) => self.put(fields),
         }
         self
+    }
+}
+
+impl<'b> Encoder<'b> {
+    /// Starts a message of type `msg_type` for `begin_string` (for example `FIX.4.4`).
+    pub fn new(buf: &'b mut [u8], begin_string: &[u8], msg_type: &[u8]) -> Self {
+        let begin_string_len = 2 + begin_string.len() + 1;
+        // Room for "9=", as many digits as the buffer's length has, and SOH.
+        let body_start = begin_string_len + 2 + decimal_digits(buf.len()) + 1;
+        let mut fields = FieldWriter::new(buf);
+        if begin_string.is_empty()
+            || begin_string.len() > MAX_BEGIN_STRING_LEN
+            || begin_string.contains(&SOH)
+        {
+            fields.fail(EncodeError::InvalidBeginString);
+        }
+        fields.put(b"8=");
+        fields.put(begin_string);
+        fields.put(&[SOH]);
+        fields.pos = body_start;
+        fields.field(tag::MSG_TYPE, msg_type);
+        Encoder {
+            fields,
+            begin_string_len,
+            body_start,
+        }
     }
 
     /// The standard header fields, in ascending tag order.
@@ -368,37 +437,42 @@ impl<'b> Encoder<'b> {
     }
 
     /// Writes BodyLength and CheckSum and returns the finished message, a slice of the buffer.
-    pub fn finish(mut self) -> Result<&'b [u8], EncodeError> {
-        if self.pos + 7 > self.buf.len() {
-            self.fail(EncodeError::BufferTooSmall {
-                capacity: self.buf.len(),
+    pub fn finish(self) -> Result<&'b [u8], EncodeError> {
+        let Encoder {
+            mut fields,
+            begin_string_len,
+            body_start,
+        } = self;
+        if fields.pos + 7 > fields.buf.len() {
+            fields.fail(EncodeError::BufferTooSmall {
+                capacity: fields.buf.len(),
             });
         }
-        if let Some(error) = self.error {
+        if let Some(error) = fields.error {
             return Err(error);
         }
-        let body_length = self.pos - self.body_start;
+        let (buf, pos) = (fields.buf, fields.pos);
+        let body_length = pos - body_start;
         // "9=<digits><SOH>" ends exactly where the body starts; "8=...<SOH>" moves up to meet it.
         let mut digits = [0u8; 20];
         let digits_len = write_u64(body_length as u64, &mut digits);
-        let length_field_start = self.body_start - (2 + digits_len + 1);
-        let start = length_field_start - self.begin_string_len;
-        self.buf.copy_within(0..self.begin_string_len, start);
-        let length_field = &mut self.buf[length_field_start..self.body_start];
+        let length_field_start = body_start - (2 + digits_len + 1);
+        let start = length_field_start - begin_string_len;
+        buf.copy_within(0..begin_string_len, start);
+        let length_field = &mut buf[length_field_start..body_start];
         length_field[..2].copy_from_slice(b"9=");
         length_field[2..2 + digits_len].copy_from_slice(&digits[20 - digits_len..]);
         length_field[2 + digits_len] = SOH;
 
-        let sum = checksum(&self.buf[start..self.pos]);
-        let trailer = &mut self.buf[self.pos..self.pos + 7];
+        let sum = checksum(&buf[start..pos]);
+        let trailer = &mut buf[pos..pos + 7];
         trailer[..3].copy_from_slice(b"10=");
         trailer[3] = b'0' + sum / 100;
         trailer[4] = b'0' + sum / 10 % 10;
         trailer[5] = b'0' + sum % 10;
         trailer[6] = SOH;
-        let end = self.pos + 7;
-        let buf: &'b [u8] = self.buf;
-        Ok(&buf[start..end])
+        let buf: &'b [u8] = buf;
+        Ok(&buf[start..pos + 7])
     }
 }
 

@@ -33,7 +33,7 @@ mod message;
 pub mod tag;
 pub mod value;
 
-pub use encode::{EncodeError, Encoder, StandardHeader};
+pub use encode::{EncodeError, Encoder, FieldWriter, SESSION_OWNED_TAGS, StandardHeader};
 pub use frame::{Decoded, FrameError, Garbled, Limits, Resync, checksum, decode};
 pub use message::{Field, FieldError, FieldSyntaxError, Fields, Message, walk_fields};
 pub use tag::DATA_FIELDS;
