@@ -52,7 +52,9 @@ module fix_verdict (
                 end else if (seq < expected) verdict = DUPLICATE;
                 else begin
                     verdict = IN_ORDER;
-                    expected_next = (gap_fill && new_seq_out > seq) ? new_seq_out : seq + 64'd1;
+                    // Saturating, as the software checker: a peer may send 2^64-1.
+                    expected_next = (gap_fill && new_seq_out > seq) ? new_seq_out
+                                  : (&seq) ? seq : seq + 64'd1;
                     // Logon and Logout can change what comes next: the session decides.
                     if (msg_class == CLASS_LOGON || msg_class == CLASS_LOGOUT) armed_next = 1'b0;
                 end
