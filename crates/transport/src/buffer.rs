@@ -44,6 +44,14 @@ impl RawBytes {
         unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr().add(start), end - start) }
     }
 
+    /// The whole allocation, for registering it with the kernel.
+    fn iovec(&self) -> libc::iovec {
+        libc::iovec {
+            iov_base: self.ptr.as_ptr().cast(),
+            iov_len: self.capacity,
+        }
+    }
+
     fn ptr_at(&self, offset: usize) -> *mut u8 {
         debug_assert!(offset <= self.capacity);
         // SAFETY: `offset` is within the allocation (or one past its end).
@@ -103,6 +111,41 @@ impl RecvBuffer {
         }
     }
 
+    /// Like [`RecvBuffer::compact`], and also moves the unread bytes to the front when fewer than
+    /// `want` bytes are free at the end. For receives that copy in (never one the kernel targets
+    /// in place): only call when no read into the free space is in flight.
+    pub(crate) fn compact_for(&mut self, want: usize) {
+        if self.start > 0 && self.start != self.end && self.bytes.capacity - self.end < want {
+            let len = self.end - self.start;
+            // SAFETY: as in `compact`: within the allocation, nothing in flight, overlap allowed.
+            unsafe { core::ptr::copy(self.bytes.ptr_at(self.start), self.bytes.ptr_at(0), len) };
+            self.start = 0;
+            self.end = len;
+        } else {
+            self.compact();
+        }
+    }
+
+    /// Copies as much of `data` as fits into the free space; returns how much.
+    pub(crate) fn append(&mut self, data: &[u8]) -> usize {
+        let space = self.free_space();
+        let n = data.len().min(space.len());
+        space[..n].copy_from_slice(&data[..n]);
+        self.filled(n);
+        n
+    }
+
+    /// Bytes that can still be received before the buffer is full, counting the consumed space
+    /// a compaction would reclaim.
+    pub(crate) fn room(&self) -> usize {
+        self.bytes.capacity - (self.end - self.start)
+    }
+
+    /// The whole allocation, for registering it with the kernel.
+    pub(crate) fn iovec(&self) -> libc::iovec {
+        self.bytes.iovec()
+    }
+
     /// The free space after the unread bytes, for a synchronous read.
     pub(crate) fn free_space(&mut self) -> &mut [u8] {
         let capacity = self.bytes.capacity;
@@ -159,6 +202,11 @@ impl SendQueue {
         n
     }
 
+    /// The whole allocation, for registering it with the kernel.
+    pub(crate) fn iovec(&self) -> libc::iovec {
+        self.bytes.iovec()
+    }
+
     pub(crate) fn queued(&self) -> &[u8] {
         // SAFETY: nothing writes to queued bytes; the kernel only reads them.
         unsafe { self.bytes.slice(self.start, self.end) }
@@ -201,6 +249,19 @@ mod tests {
         b.consume(6);
         b.compact();
         assert_eq!(b.free_space().len(), 8);
+    }
+
+    #[test]
+    fn recv_buffer_with_little_room_at_the_end_moves_for_an_append() {
+        let mut b = RecvBuffer::new(8);
+        assert_eq!(b.append(b"abcdef"), 6);
+        b.consume(4);
+        assert_eq!(b.room(), 6);
+        b.compact_for(4);
+        assert_eq!(b.unread(), b"ef");
+        assert_eq!(b.append(b"ghijklmn"), 6);
+        assert_eq!(b.unread(), b"efghijkl");
+        assert_eq!(b.room(), 0);
     }
 
     #[test]

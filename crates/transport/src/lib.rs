@@ -2,7 +2,8 @@
 //!
 //! What this crate is: the one interface through which the runtime's network core moves bytes,
 //! written down here once, and its backends: [`SocketTransport`] (non-blocking kernel sockets,
-//! busy-polled) and [`UringTransport`] (io_uring). The DPDK backend with a userspace TCP stack
+//! busy-polled) and [`UringTransport`] (io_uring, with optional registered buffers and multishot
+//! receive, see [`UringConfig`]). The DPDK backend with a userspace TCP stack
 //! implements the same trait in its own crate. Sessions, the sequence checker and the store never
 //! know which one they run on.
 //!
@@ -41,7 +42,7 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use socket::SocketTransport;
-pub use uring::UringTransport;
+pub use uring::{FeatureChoice, UringConfig, UringFeatures, UringTransport};
 
 /// A connection, valid until it is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
