@@ -17,6 +17,7 @@ use gapless_runtime::{
 };
 use gapless_session::{HoldLimits, QueueOverflow, ResendLimits, Role, SessionConfig};
 use gapless_store::Durability;
+use gapless_transport::FeatureChoice;
 use serde::Deserialize;
 
 /// Why a configuration could not be loaded.
@@ -96,6 +97,41 @@ pub struct GatewayEntry {
     pub shutdown_timeout: u64,
     /// Enable SO_BUSY_POLL on sockets, in microseconds.
     pub busy_poll_micros: Option<u32>,
+    /// With `transport = "uring"`.
+    #[serde(default)]
+    pub uring: UringEntry,
+}
+
+/// `[gateway.uring]`: io_uring's options (docs/configuration.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UringEntry {
+    /// Kernel-side submission polling with this idle time in milliseconds; absent is off.
+    pub sqpoll_idle_ms: Option<u32>,
+    #[serde(default)]
+    pub registered_buffers: ChoiceName,
+    #[serde(default)]
+    pub multishot_recv: ChoiceName,
+}
+
+/// Whether to use an io_uring feature: `auto` where the kernel has it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChoiceName {
+    Auto,
+    On,
+    #[default]
+    Off,
+}
+
+impl ChoiceName {
+    fn choice(self) -> FeatureChoice {
+        match self {
+            ChoiceName::Auto => FeatureChoice::Auto,
+            ChoiceName::On => FeatureChoice::On,
+            ChoiceName::Off => FeatureChoice::Off,
+        }
+    }
 }
 
 impl Default for GatewayEntry {
@@ -114,6 +150,7 @@ impl Default for GatewayEntry {
             message_log: None,
             shutdown_timeout: default_shutdown_timeout(),
             busy_poll_micros: None,
+            uring: UringEntry::default(),
         }
     }
 }
@@ -523,6 +560,9 @@ impl Config {
             TransportName::Uring => TransportKind::Uring,
         };
         runtime.transport_config.busy_poll_micros = gateway.busy_poll_micros;
+        runtime.uring.sqpoll_idle_ms = gateway.uring.sqpoll_idle_ms;
+        runtime.uring.registered_buffers = gateway.uring.registered_buffers.choice();
+        runtime.uring.multishot_recv = gateway.uring.multishot_recv.choice();
         runtime.network_cpu = gateway.network_cpu;
         runtime.session_cpu = gateway.session_cpu;
         runtime.idle = match gateway.idle {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use gapless_client::{ChannelConfig, Start};
 use gapless_session::SessionConfig;
 use gapless_store::Durability;
-use gapless_transport::TransportConfig;
+use gapless_transport::{TransportConfig, UringConfig};
 
 use crate::IdleStrategy;
 
@@ -129,6 +129,9 @@ pub struct RuntimeConfig {
     pub mode: Mode,
     pub transport: TransportKind,
     pub transport_config: TransportConfig,
+    /// io_uring's own settings (SQPOLL, registered buffers, multishot receive), with
+    /// [`TransportKind::Uring`].
+    pub uring: UringConfig,
     /// The CPU the network core (or, inline, the one thread) is pinned to.
     pub network_cpu: Option<usize>,
     /// The CPU the session thread is pinned to ([`Mode::Threaded`]).
@@ -149,6 +152,7 @@ impl RuntimeConfig {
             mode: Mode::default_for(cores),
             transport: TransportKind::Socket,
             transport_config: TransportConfig::default(),
+            uring: UringConfig::default(),
             network_cpu: None,
             session_cpu: None,
             idle: IdleStrategy::Spin,

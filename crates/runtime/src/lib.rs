@@ -166,6 +166,7 @@ impl From<StartError> for RunError {
 /// thread; threaded, the calling thread becomes the session thread.
 pub fn run(config: &RuntimeConfig, stop: &AtomicBool) -> Result<(), RunError> {
     let transport_config = config.transport_config;
+    let uring = config.uring;
     match config.transport {
         TransportKind::Socket => run_with(
             config,
@@ -174,10 +175,7 @@ pub fn run(config: &RuntimeConfig, stop: &AtomicBool) -> Result<(), RunError> {
         ),
         TransportKind::Uring => run_with(
             config,
-            move || {
-                UringTransport::new(transport_config, Default::default())
-                    .map_err(RunError::Transport)
-            },
+            move || UringTransport::new(transport_config, uring).map_err(RunError::Transport),
             stop,
         ),
     }

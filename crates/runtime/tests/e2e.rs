@@ -24,6 +24,7 @@ use gapless_runtime::{
 };
 use gapless_session::{Role, SessionConfig};
 use gapless_store::Durability;
+use gapless_transport::FeatureChoice;
 use gapless_venue::{FaultConfig, FaultPlan, Venue, VenueConfig, VenueReport};
 
 /// One end-to-end run at a time.
@@ -131,7 +132,12 @@ fn wait_for(child: &mut Child, deadline: Instant) -> bool {
 
 /// Runs the venue, the gateway and the application; `kill_after` kills the application once it
 /// has processed that many messages and starts another.
-fn end_to_end(mode: Mode, transport: TransportKind, kill_after: Option<usize>) {
+fn end_to_end(
+    mode: Mode,
+    transport: TransportKind,
+    kill_after: Option<usize>,
+    tweak: fn(&mut RuntimeConfig),
+) {
     let _turn = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -139,7 +145,8 @@ fn end_to_end(mode: Mode, transport: TransportKind, kill_after: Option<usize>) {
     let out = dir.path().join("processed");
     let venue = Venue::bind(&venue_config()).unwrap();
     let venue_addr = venue.local_addr().unwrap();
-    let config = gateway_config(venue_addr, dir.path(), mode, transport);
+    let mut config = gateway_config(venue_addr, dir.path(), mode, transport);
+    tweak(&mut config);
     let deadline = Instant::now() + TIME_LIMIT;
     let venue_stop = AtomicBool::new(false);
     let gateway_stop = AtomicBool::new(false);
@@ -204,22 +211,30 @@ fn end_to_end(mode: Mode, transport: TransportKind, kill_after: Option<usize>) {
 
 #[test]
 fn inline_socket_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Inline, TransportKind::Socket, None);
+    end_to_end(Mode::Inline, TransportKind::Socket, None, |_| {});
 }
 
 #[test]
 fn inline_uring_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Inline, TransportKind::Uring, None);
+    end_to_end(Mode::Inline, TransportKind::Uring, None, |_| {});
 }
 
 #[test]
 fn threaded_socket_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Threaded, TransportKind::Socket, None);
+    end_to_end(Mode::Threaded, TransportKind::Socket, None, |_| {});
 }
 
 #[test]
 fn threaded_uring_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Threaded, TransportKind::Uring, None);
+    end_to_end(Mode::Threaded, TransportKind::Uring, None, |_| {});
+}
+
+#[test]
+fn threaded_uring_registered_multishot_delivers_every_message_once_in_order() {
+    end_to_end(Mode::Threaded, TransportKind::Uring, None, |config| {
+        config.uring.registered_buffers = FeatureChoice::Auto;
+        config.uring.multishot_recv = FeatureChoice::Auto;
+    });
 }
 
 #[test]
@@ -228,6 +243,7 @@ fn application_killed_mid_stream_resumes_without_loss() {
         Mode::Inline,
         TransportKind::Socket,
         Some(MESSAGES as usize / 2),
+        |_| {},
     );
 }
 
