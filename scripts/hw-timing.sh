@@ -4,9 +4,9 @@
 # combinational loops. Prints LUT, FF and BRAM use, and last `Fmax: <N> MHz` (target 156.25:
 # 10GbE's 64-bit word clock). ECP5 is a proxy for the real target: see docs/hw.md.
 #
-#   hw/timing.sh            (HW_TIMING_VENV picks the virtualenv; HW_TIMING_DIR the output)
+#   scripts/hw-timing.sh            (HW_TIMING_VENV picks the virtualenv; HW_TIMING_DIR the output)
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/../hw"
 
 venv=${HW_TIMING_VENV:-${TMPDIR:-/tmp}/gapless-yowasp}
 out=${HW_TIMING_DIR:-${TMPDIR:-/tmp}/gapless-hw-timing}
