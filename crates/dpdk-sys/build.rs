@@ -48,7 +48,7 @@ mod dpdk {
             .allowlist_function("rte_strerror")
             .allowlist_function("rte_get_tsc_hz")
             .allowlist_function("rte_socket_id")
-            .allowlist_function("rte_eth_(dev_count_avail|dev_configure|dev_info_get|rx_queue_setup|tx_queue_setup|dev_start|dev_stop|dev_close|link_get_nowait|macaddr_get|dev_socket_id|promiscuous_enable|dev_get_port_by_name|find_next_owned_by)")
+            .allowlist_function("rte_eth_(dev_count_avail|dev_configure|dev_info_get|rx_queue_setup|tx_queue_setup|dev_start|dev_stop|dev_close|link_get_nowait|macaddr_get|dev_default_mac_addr_set|dev_socket_id|promiscuous_enable|dev_get_port_by_name|find_next_owned_by)")
             .allowlist_function("rte_pktmbuf_pool_create")
             .allowlist_function("rte_mempool_(free|avail_count|in_use_count)")
             .allowlist_var("RTE_(MAX_ETHPORTS|PKTMBUF_HEADROOM|MBUF_DEFAULT_BUF_SIZE|ETHER_ADDR_LEN)")

@@ -100,6 +100,8 @@ pub struct GatewayEntry {
     /// With `transport = "uring"`.
     #[serde(default)]
     pub uring: UringEntry,
+    /// `[gateway.dpdk]`: the DPDK port and addresses, with `transport = "dpdk"`.
+    pub dpdk: Option<crate::dpdk::DpdkEntry>,
 }
 
 /// `[gateway.uring]`: io_uring's options (docs/configuration.md).
@@ -151,6 +153,7 @@ impl Default for GatewayEntry {
             shutdown_timeout: default_shutdown_timeout(),
             busy_poll_micros: None,
             uring: UringEntry::default(),
+            dpdk: None,
         }
     }
 }
@@ -170,6 +173,8 @@ pub enum TransportName {
     #[default]
     Socket,
     Uring,
+    /// Userspace TCP over a DPDK port (`[gateway.dpdk]`; the `dpdk` build feature).
+    Dpdk,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -558,6 +563,9 @@ impl Config {
         runtime.transport = match gateway.transport {
             TransportName::Socket => TransportKind::Socket,
             TransportName::Uring => TransportKind::Uring,
+            // Not a kernel transport: `gapless run` hands the runtime the DPDK transport itself
+            // (crate::dpdk::run), and this field is unused.
+            TransportName::Dpdk => TransportKind::Socket,
         };
         runtime.transport_config.busy_poll_micros = gateway.busy_poll_micros;
         runtime.uring.sqpoll_idle_ms = gateway.uring.sqpoll_idle_ms;

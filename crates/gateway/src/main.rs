@@ -13,6 +13,7 @@
 mod acceptor;
 mod config;
 mod demo;
+mod dpdk;
 mod echo;
 mod run;
 mod stat;

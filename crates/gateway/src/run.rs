@@ -28,8 +28,12 @@ pub fn init_tracing(default_level: &str) {
 
 pub fn run(config_path: &Path, port: Option<u16>) -> ExitCode {
     init_tracing("info");
-    let runtime = match Config::load(config_path).and_then(|config| config.runtime(port)) {
-        Ok(runtime) => runtime,
+    let loaded = Config::load(config_path).and_then(|config| {
+        let dpdk = crate::dpdk::plan(&config.gateway)?;
+        Ok((config.runtime(port)?, dpdk))
+    });
+    let (runtime, dpdk) = match loaded {
+        Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("gapless run: {}: {error}", config_path.display());
             return ExitCode::FAILURE;
@@ -45,10 +49,17 @@ pub fn run(config_path: &Path, port: Option<u16>) -> ExitCode {
     tracing::info!(
         sessions = runtime.sessions.len(),
         mode = ?runtime.mode,
-        transport = ?runtime.transport,
+        transport = %match dpdk {
+            Some(_) => "dpdk".to_owned(),
+            None => format!("{:?}", runtime.transport),
+        },
         "gapless run: starting"
     );
-    match gapless_runtime::run(&runtime, &stop) {
+    let result = match dpdk {
+        Some(plan) => crate::dpdk::run(&runtime, plan, &stop),
+        None => gapless_runtime::run(&runtime, &stop),
+    };
+    match result {
         Ok(()) => {
             tracing::info!("gapless run: stopped cleanly");
             ExitCode::SUCCESS

@@ -120,6 +120,8 @@ pub struct PortConfig {
     pub mbufs: u32,
     /// How long to wait for the link to come up.
     pub link_timeout: Duration,
+    /// A MAC address to give the port instead of its own (unicast); `None` keeps the port's.
+    pub mac: Option<[u8; 6]>,
 }
 
 impl Default for PortConfig {
@@ -130,6 +132,7 @@ impl Default for PortConfig {
             tx_descriptors: 1024,
             mbufs: 8191,
             link_timeout: Duration::from_secs(5),
+            mac: None,
         }
     }
 }
@@ -253,6 +256,13 @@ impl Port {
         check("rte_eth_tx_queue_setup", unsafe {
             sys::rte_eth_tx_queue_setup(id, 0, config.tx_descriptors, socket, ptr::null())
         })?;
+        if let Some(addr_bytes) = config.mac {
+            let mut mac = sys::rte_ether_addr { addr_bytes };
+            // SAFETY: the port is configured; DPDK reads `mac` during the call only.
+            check("rte_eth_dev_default_mac_addr_set", unsafe {
+                sys::rte_eth_dev_default_mac_addr_set(id, &mut mac)
+            })?;
+        }
         let mut mac = sys::rte_ether_addr::default();
         // SAFETY: `mac` is a valid rte_ether_addr for DPDK to write.
         check("rte_eth_macaddr_get", unsafe {
