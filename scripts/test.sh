@@ -66,12 +66,24 @@ hw/lint.sh
 step "demo"
 cargo run --release --quiet -- demo
 
-step "kernel bypass: DPDK transport end to end in network namespaces (docs/kernel-bypass.md)"
+step "kernel bypass: gapless run over DPDK against gapless venue, in network namespaces (docs/kernel-bypass.md)"
 scripts/dpdk-e2e.sh
+
+step "interop with QuickFIX C++ through the fault proxy, with a restart (docs/interop.md)"
+scripts/interop-quickfix.sh
+
+step "crash campaign: gapless run SIGKILLed 10 times under load (docs/interop.md)"
+scripts/crash-campaign.sh
+
+step "wire check: tshark decodes what Gapless sent (docs/interop.md)"
+scripts/wire-check.sh
 
 if $long; then
   step "long: property tests with 100x the cases, 200,000 simulation seeds, and the ignored long tests"
   GAPLESS_SIM_SEEDS=200000 PROPTEST_CASES=50000 cargo test --workspace --release -- --include-ignored
+  step "long: the QuickFIX interop matrix and 100 crash-and-restart rounds"
+  scripts/interop-quickfix.sh --long
+  scripts/crash-campaign.sh --long
 fi
 
 printf '\n== all tests passed in %d s\n' $((SECONDS - started))

@@ -4,14 +4,13 @@
 //! every ExecutionReport exactly once and in order. One test also kills the application
 //! process mid-stream and starts another, which resumes where the first stopped.
 //!
-//! The application process is this test binary run again with `--ignored --exact
-//! application_process` and the channel in the environment. The tests take turns (they spin,
-//! and the machine may have two cores) and every wait is bounded.
+//! The application process is this test binary run again with the channel in the environment
+//! (it has no test harness: `main` picks the role). The runs take turns (they spin, and the
+//! machine may have two cores) and every wait is bounded.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,9 +25,6 @@ use gapless_session::{Role, SessionConfig};
 use gapless_store::Durability;
 use gapless_transport::FeatureChoice;
 use gapless_venue::{FaultConfig, FaultPlan, Venue, VenueConfig, VenueReport};
-
-/// One end-to-end run at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const MESSAGES: u64 = 20_000;
 const TIME_LIMIT: Duration = Duration::from_secs(90);
@@ -99,7 +95,6 @@ fn channel_path(dir: &Path) -> PathBuf {
 /// Starts the application process on the channel, appending the ExecIDs it processes to `out`.
 fn application(dir: &Path, out: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "application_process", "--nocapture"])
         .env(ENV_CHANNEL, channel_path(dir))
         .env(ENV_OUT, out)
         .env(ENV_COUNT, MESSAGES.to_string())
@@ -138,9 +133,6 @@ fn end_to_end(
     kill_after: Option<usize>,
     tweak: fn(&mut RuntimeConfig),
 ) {
-    let _turn = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("processed");
     let venue = Venue::bind(&venue_config()).unwrap();
@@ -209,51 +201,86 @@ fn end_to_end(
     );
 }
 
-#[test]
-fn inline_socket_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Inline, TransportKind::Socket, None, |_| {});
+/// One run: its name, the gateway's mode and transport, when to kill the application (after
+/// how many messages), and any other change to the gateway's configuration.
+struct Case {
+    name: &'static str,
+    mode: Mode,
+    transport: TransportKind,
+    kill_after: Option<usize>,
+    tweak: fn(&mut RuntimeConfig),
 }
 
-#[test]
-fn inline_uring_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Inline, TransportKind::Uring, None, |_| {});
+/// The runs, one after the other.
+const CASES: &[Case] = &[
+    Case {
+        name: "inline, sockets",
+        mode: Mode::Inline,
+        transport: TransportKind::Socket,
+        kill_after: None,
+        tweak: |_| {},
+    },
+    Case {
+        name: "inline, io_uring",
+        mode: Mode::Inline,
+        transport: TransportKind::Uring,
+        kill_after: None,
+        tweak: |_| {},
+    },
+    Case {
+        name: "threaded, sockets",
+        mode: Mode::Threaded,
+        transport: TransportKind::Socket,
+        kill_after: None,
+        tweak: |_| {},
+    },
+    Case {
+        name: "threaded, io_uring",
+        mode: Mode::Threaded,
+        transport: TransportKind::Uring,
+        kill_after: None,
+        tweak: |_| {},
+    },
+    Case {
+        name: "threaded, io_uring with registered buffers and multishot receive",
+        mode: Mode::Threaded,
+        transport: TransportKind::Uring,
+        kill_after: None,
+        tweak: |config| {
+            config.uring.registered_buffers = FeatureChoice::Auto;
+            config.uring.multishot_recv = FeatureChoice::Auto;
+        },
+    },
+    Case {
+        name: "inline, sockets, application killed half-way and restarted",
+        mode: Mode::Inline,
+        transport: TransportKind::Socket,
+        kill_after: Some(MESSAGES as usize / 2),
+        tweak: |_| {},
+    },
+];
+
+fn main() {
+    if std::env::var_os(ENV_CHANNEL).is_some() {
+        application_process();
+        return;
+    }
+    for case in CASES {
+        let started = Instant::now();
+        end_to_end(case.mode, case.transport, case.kill_after, case.tweak);
+        println!(
+            "end to end, {}: ok in {:.1} s",
+            case.name,
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
-#[test]
-fn threaded_socket_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Threaded, TransportKind::Socket, None, |_| {});
-}
-
-#[test]
-fn threaded_uring_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Threaded, TransportKind::Uring, None, |_| {});
-}
-
-#[test]
-fn threaded_uring_registered_multishot_delivers_every_message_once_in_order() {
-    end_to_end(Mode::Threaded, TransportKind::Uring, None, |config| {
-        config.uring.registered_buffers = FeatureChoice::Auto;
-        config.uring.multishot_recv = FeatureChoice::Auto;
-    });
-}
-
-#[test]
-fn application_killed_mid_stream_resumes_without_loss() {
-    end_to_end(
-        Mode::Inline,
-        TransportKind::Socket,
-        Some(MESSAGES as usize / 2),
-        |_| {},
-    );
-}
-
-/// The application side, run in its own process by the tests above (never on its own). It
-/// keeps what it has processed in its output file and takes each record with peek, record,
-/// commit, so after a kill it skips at most the one record it had recorded but not committed.
-#[test]
-#[ignore = "the application process of the end-to-end tests; they start it"]
+/// The application side, run in its own process by the runs above. It keeps what it has
+/// processed in its output file and takes each record with peek, record, commit, so after a kill
+/// it skips at most the one record it had recorded but not committed.
 fn application_process() {
-    let channel = std::env::var_os(ENV_CHANNEL).expect("started by an end-to-end test");
+    let channel = std::env::var_os(ENV_CHANNEL).expect("started by an end-to-end run");
     let out = PathBuf::from(std::env::var_os(ENV_OUT).unwrap());
     let count: u64 = std::env::var(ENV_COUNT).unwrap().parse().unwrap();
     let mut last = processed(&out).last().copied().unwrap_or(0);
