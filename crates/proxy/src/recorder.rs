@@ -209,12 +209,13 @@ impl Recorder {
         if first && self.last_line == Some((seq, id)) {
             return Ok(Outcome::Replayed);
         }
-        let written = match id {
-            AppId::Stream(n) => writeln!(self.file, "{seq} {n}"),
-            AppId::Ack(n) => writeln!(self.file, "{seq} A{n}"),
+        // One write call per line: a kill cannot leave half a line behind.
+        let line = match id {
+            AppId::Stream(n) => format!("{seq} {n}\n"),
+            AppId::Ack(n) => format!("{seq} A{n}\n"),
         };
-        written
-            .and_then(|()| self.file.flush())
+        self.file
+            .write_all(line.as_bytes())
             .map_err(|error| RecordError::Io {
                 path: self.path.clone(),
                 error,

@@ -308,8 +308,8 @@ fn application_process() {
             // A record recorded before a kill and seen again is skipped; anything else out of
             // order is written down for the test to find.
             if id != last {
-                writeln!(file, "{id}").unwrap();
-                file.flush().unwrap();
+                // One write call per line: a kill cannot leave half a line behind.
+                file.write_all(format!("{id}\n").as_bytes()).unwrap();
                 last = id;
             }
         }
