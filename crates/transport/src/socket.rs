@@ -264,6 +264,16 @@ impl Transport for SocketTransport {
         if let Some(mut c) = self.conns.remove(conn) {
             if c.state == ConnState::Open {
                 let _ = flush(&mut c);
+                // Bytes left unread at close make the kernel answer with a reset, which can
+                // destroy our last message (a Logout) in the peer's receive queue before the
+                // peer reads it: discard what is readable, then end with a plain FIN.
+                let mut scratch = [0u8; 4096];
+                for _ in 0..64 {
+                    match (&c.socket).read(&mut scratch) {
+                        Ok(n) if n > 0 => {}
+                        _ => break,
+                    }
+                }
             }
             let _ = c.socket.shutdown(Shutdown::Both);
         }
