@@ -45,41 +45,7 @@ order_rate=$((rate / 15))
 limit=$((messages / rate * 3 + 120))   # seconds, for the whole run
 
 work=$(mktemp -d /tmp/gapless-crash.XXXXXX)
-pids=()
-log() { printf '== %s\n' "$*"; }
-cleanup() {
-  local status=$?
-  set +e
-  for pid in "${pids[@]}"; do
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  if $keep || [ "$status" -ne 0 ]; then
-    echo "work directory kept: $work"
-  else
-    rm -rf "$work"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_until() {
-  local limit=$1 i
-  shift
-  for ((i = 0; i < limit * 10; i++)); do
-    if "$@"; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-exited() { ! kill -0 "$1" 2>/dev/null; }
-stop() {
-  local pid=$1 signal=$2 limit=$3
-  kill "-$signal" "$pid" 2>/dev/null || true
-  wait_until "$limit" exited "$pid" || kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$root/scripts/lib/processes.sh"
 
 if [ -n "${GAPLESS_BIN_DIR:-}" ]; then
   bin=$GAPLESS_BIN_DIR
@@ -92,7 +58,7 @@ for program in "$bin/gapless" "$bin/gapless-recorder"; do
   [ -x "$program" ] || { echo "missing $program" >&2; exit 1; }
 done
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 log "venue on 127.0.0.1:$port: $messages ExecutionReports at $rate/s; $orders orders at $order_rate/s; $kills kills (seed $seed)"
 "$bin/gapless" venue --port "$port" --store "$work/venue" --messages "$messages" --rate "$rate" \
   --heartbeat 5 --end-on-peer-logout false --duration "$limit" --idle sleep \

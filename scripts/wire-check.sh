@@ -40,41 +40,7 @@ if ! dpkg -s tshark >/dev/null 2>&1; then
 fi
 
 work=$(mktemp -d /tmp/gapless-wire.XXXXXX)
-pids=()
-log() { printf '== %s\n' "$*"; }
-cleanup() {
-  local status=$?
-  set +e
-  for pid in "${pids[@]}"; do
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  if $keep || [ "$status" -ne 0 ]; then
-    echo "work directory kept: $work"
-  else
-    rm -rf "$work"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_until() {
-  local limit=$1 i
-  shift
-  for ((i = 0; i < limit * 10; i++)); do
-    if "$@"; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-exited() { ! kill -0 "$1" 2>/dev/null; }
-stop() {
-  local pid=$1 signal=$2 limit=$3
-  kill "-$signal" "$pid" 2>/dev/null || true
-  wait_until "$limit" exited "$pid" || kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$root/scripts/lib/processes.sh"
 
 if [ -n "${GAPLESS_BIN_DIR:-}" ]; then
   bin=$GAPLESS_BIN_DIR
@@ -84,7 +50,7 @@ else
   bin=${CARGO_TARGET_DIR:-$root/target}/release
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 capture=$work/capture.pcapng
 log "capturing tcp port $port on lo"
 tshark -q -i lo -f "tcp port $port" -w "$capture" >"$work/tshark.out" 2>&1 &
