@@ -17,12 +17,11 @@
 //! not fit wait in a backlog, bounded by the session's hold limits, before anything else.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use gapless_client::Orders;
 use gapless_codec::{Decoded, Limits, Message, decode};
 use gapless_seqcheck::{Checker, Command};
-use gapless_session::{Disposition, Instant, Now, State};
+use gapless_session::{Disposition, Now, State};
 use gapless_transport::{ConnId, Event as NetEvent, ListenerId, Transport};
 
 use crate::clock::Clock;
@@ -30,12 +29,10 @@ use crate::config::Endpoint;
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
-    GatewaySession, Notice, Output, Reconnect, Stats, drain_session, route_first_message,
-    take_application_record,
+    GatewaySession, Notice, Output, PendingConnections, Reconnect, Stats, drain_session,
+    route_first_message, take_application_record,
 };
 
-/// How long an accepted connection may take to send a whole first message.
-pub(crate) const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Orders are taken from the application only while less than this is waiting in the socket's
 /// send queue, so a slow peer pushes back on the application instead of filling memory.
 pub(crate) const MAX_UNSENT_BEFORE_TAKING: usize = 256 * 1024;
@@ -58,15 +55,6 @@ pub(crate) struct Slot {
     reconnect: Reconnect,
     /// The session asked to disconnect: close once its last bytes are out.
     closing: bool,
-}
-
-/// A connection accepted on a listener that has not yet said which session it is.
-#[derive(Debug)]
-struct Pending {
-    conn: ConnId,
-    listen: SocketAddr,
-    peer: SocketAddr,
-    since: Instant,
 }
 
 /// A listening socket and the configured address it serves.
@@ -131,7 +119,7 @@ pub struct Gateway<T: Transport> {
     transport: T,
     checker: Checker,
     pub(crate) slots: Vec<Slot>,
-    pending: Vec<Pending>,
+    pending: PendingConnections,
     listeners: Vec<Listener>,
     clock: Clock,
     log: Option<LogWriter>,
@@ -197,7 +185,7 @@ impl<T: Transport> Gateway<T> {
             transport,
             checker,
             slots,
-            pending: Vec::new(),
+            pending: PendingConnections::default(),
             listeners,
             clock: Clock::new(),
             log,
@@ -252,9 +240,7 @@ impl<T: Transport> Gateway<T> {
     pub fn begin_shutdown(&mut self) {
         let now = self.clock.now();
         self.shutting_down = true;
-        for pending in self.pending.drain(..) {
-            self.transport.close(pending.conn);
-        }
+        self.pending.close_all(&mut self.transport);
         for slot in &mut self.slots {
             slot.reconnect.cancel();
             if slot.session.state() == State::Active {
@@ -298,12 +284,9 @@ impl<T: Transport> Gateway<T> {
             } => {
                 let listen = self.listeners.iter().find(|l| l.id == listener);
                 match listen {
-                    Some(listen) if !self.shutting_down => self.pending.push(Pending {
-                        conn,
-                        listen: listen.configured,
-                        peer,
-                        since: now.instant,
-                    }),
+                    Some(listen) if !self.shutting_down => {
+                        self.pending.add(conn, listen.configured, peer, now)
+                    }
                     _ => self.transport.close(conn),
                 }
             }
@@ -315,8 +298,7 @@ impl<T: Transport> Gateway<T> {
                 }
             }
             NetEvent::Closed { conn, reason } => {
-                if let Some(at) = self.pending.iter().position(|p| p.conn == conn) {
-                    self.pending.swap_remove(at);
+                if self.pending.remove(conn) {
                     self.transport.close(conn);
                     return;
                 }
@@ -349,61 +331,22 @@ impl<T: Transport> Gateway<T> {
     /// Routes accepted connections to their session by the CompIDs of their first message.
     fn poll_pending(&mut self, now: Now) -> bool {
         let mut worked = false;
-        let mut at = 0;
-        while at < self.pending.len() {
-            let pending = &self.pending[at];
-            let bytes = self.transport.received(pending.conn);
-            let verdict = match decode(bytes, &Limits::default()) {
-                Decoded::Incomplete => {
-                    if now.instant.saturating_since(pending.since) < FIRST_MESSAGE_TIMEOUT {
-                        at += 1;
-                        continue;
-                    }
-                    Err("no complete first message in time")
-                }
-                Decoded::Garbled(_) => Err("garbled first message"),
-                Decoded::Message(first) => self.route(pending.listen, &first),
+        loop {
+            let slots = &self.slots;
+            let route = |listen, first: &Message<'_>| route(slots, listen, first);
+            let Some((index, conn, peer)) =
+                self.pending.next_routed(&mut self.transport, now, route)
+            else {
+                return worked;
             };
             worked = true;
-            let pending = self.pending.swap_remove(at);
-            match verdict {
-                Ok(index) => {
-                    let slot = &mut self.slots[index];
-                    tracing::info!(session = %slot.name, peer = %pending.peer, "accepted");
-                    slot.conn = Some(pending.conn);
-                    slot.stream_offset = 0;
-                    slot.reading = true;
-                    slot.session.handle_connect_from(now, pending.peer);
-                }
-                Err(reason) => {
-                    // The peer learns nothing: the connection just closes.
-                    tracing::warn!(peer = %pending.peer, reason, "connection refused");
-                    self.transport.close(pending.conn);
-                }
-            }
+            let slot = &mut self.slots[index];
+            tracing::info!(session = %slot.name, %peer, "accepted");
+            slot.conn = Some(conn);
+            slot.stream_offset = 0;
+            slot.reading = true;
+            slot.session.handle_connect_from(now, peer);
         }
-        worked
-    }
-
-    /// The free acceptor session on `listen` that a first message's CompIDs name.
-    fn route(&self, listen: SocketAddr, first: &Message<'_>) -> Result<usize, &'static str> {
-        let routes = self.slots.iter().map(|slot| match slot.endpoint {
-            Endpoint::Accept { listen, .. } => {
-                let config = slot.session.config();
-                Some((
-                    listen,
-                    config.sender_comp_id.as_str(),
-                    config.target_comp_id.as_str(),
-                ))
-            }
-            Endpoint::Connect { .. } => None,
-        });
-        let index =
-            route_first_message(routes, listen, first).ok_or("no session for these CompIDs")?;
-        if self.slots[index].conn.is_some() {
-            return Err("session already connected");
-        }
-        Ok(index)
     }
 
     fn poll_slot(&mut self, index: usize, now: Now) -> bool {
@@ -501,6 +444,26 @@ impl<T: Transport> Gateway<T> {
         }
         slot.stats.publish(&slot.session, false, now);
     }
+}
+
+/// The free acceptor session on `listen` that a first message's CompIDs name.
+fn route(slots: &[Slot], listen: SocketAddr, first: &Message<'_>) -> Result<usize, &'static str> {
+    let routes = slots.iter().map(|slot| match slot.endpoint {
+        Endpoint::Accept { listen, .. } => {
+            let config = slot.session.config();
+            Some((
+                listen,
+                config.sender_comp_id.as_str(),
+                config.target_comp_id.as_str(),
+            ))
+        }
+        Endpoint::Connect { .. } => None,
+    });
+    let index = route_first_message(routes, listen, first).ok_or("no session for these CompIDs")?;
+    if slots[index].conn.is_some() {
+        return Err("session already connected");
+    }
+    Ok(index)
 }
 
 /// Frames, checks and hands to the session every complete message the connection has, as long

@@ -8,9 +8,10 @@ use std::time::Duration;
 use gapless_client::{
     Counter, Orders, OutboundRecord, Reason, SessionEvent, SessionState, StatsWriter,
 };
-use gapless_codec::Message;
+use gapless_codec::{Decoded, Limits, Message, decode};
 use gapless_session::{DisconnectReason, Event, Hooks, Instant, Now, Session, State};
 use gapless_store::AnyStore;
+use gapless_transport::{ConnId, Transport};
 
 use crate::config::Backoff;
 
@@ -351,5 +352,83 @@ impl Reconnect {
     /// A logon succeeded: the next loss waits the initial delay again.
     pub(crate) fn logged_on(&mut self) {
         self.next_delay = Duration::ZERO;
+    }
+}
+
+/// Connections accepted on a listener that have not yet said which session they are.
+#[derive(Debug, Default)]
+pub(crate) struct PendingConnections {
+    pending: Vec<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    conn: ConnId,
+    listen: SocketAddr,
+    peer: SocketAddr,
+    since: Instant,
+}
+
+/// How long an accepted connection may take to send a whole first message.
+const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl PendingConnections {
+    pub(crate) fn add(&mut self, conn: ConnId, listen: SocketAddr, peer: SocketAddr, now: Now) {
+        self.pending.push(Pending {
+            conn,
+            listen,
+            peer,
+            since: now.instant,
+        });
+    }
+
+    /// Forgets a connection that closed before it said anything; whether it was pending.
+    pub(crate) fn remove(&mut self, conn: ConnId) -> bool {
+        let before = self.pending.len();
+        self.pending.retain(|p| p.conn != conn);
+        self.pending.len() != before
+    }
+
+    /// Closes every pending connection (shutdown).
+    pub(crate) fn close_all<T: Transport>(&mut self, transport: &mut T) {
+        for pending in self.pending.drain(..) {
+            transport.close(pending.conn);
+        }
+    }
+
+    /// The next connection whose first message names a session, as `(session, conn, peer)`.
+    /// `route` names the session for a first message on a listening address, or says why none.
+    /// Connections refused on the way (no session, garbled, too slow) are closed without a
+    /// word: the peer learns nothing.
+    pub(crate) fn next_routed<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        now: Now,
+        route: impl Fn(SocketAddr, &Message<'_>) -> Result<usize, &'static str>,
+    ) -> Option<(usize, ConnId, SocketAddr)> {
+        let mut at = 0;
+        while at < self.pending.len() {
+            let pending = &self.pending[at];
+            let verdict = match decode(transport.received(pending.conn), &Limits::default()) {
+                Decoded::Incomplete
+                    if now.instant.saturating_since(pending.since) < FIRST_MESSAGE_TIMEOUT =>
+                {
+                    at += 1;
+                    continue;
+                }
+                Decoded::Incomplete => Err("no complete first message in time"),
+                Decoded::Garbled(_) => Err("garbled first message"),
+                Decoded::Message(first) => route(pending.listen, &first),
+            };
+            let pending = self.pending.swap_remove(at);
+            match verdict {
+                Ok(index) => return Some((index, pending.conn, pending.peer)),
+                Err(reason) => {
+                    tracing::warn!(peer = %pending.peer, reason, "connection refused");
+                    transport.close(pending.conn);
+                }
+            }
+        }
+        None
     }
 }

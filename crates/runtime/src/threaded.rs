@@ -29,20 +29,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gapless_client::Orders;
-use gapless_codec::{Decoded, Limits, decode};
+use gapless_codec::{Decoded, Limits, Message, decode};
 use gapless_seqcheck::{Checker, Command, DESCRIPTOR_LEN, Descriptor, MsgClass, Verdict};
-use gapless_session::{Disposition, InboundScreen, Instant, Now, State};
+use gapless_session::{Disposition, InboundScreen, Now, State};
 use gapless_shm::{Consumer, Producer, Ring};
 use gapless_transport::{ConnId, Event as NetEvent, ListenerId, Transport};
 
 use crate::clock::Clock;
 use crate::config::{Endpoint, RuntimeConfig};
-use crate::gateway::{FIRST_MESSAGE_TIMEOUT, MAX_UNSENT_BEFORE_TAKING, StartError};
+use crate::gateway::{MAX_UNSENT_BEFORE_TAKING, StartError};
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
-    GatewaySession, Notice, Output, Reconnect, Stats, drain_session, route_first_message,
-    take_application_record,
+    GatewaySession, Notice, Output, PendingConnections, Reconnect, Stats, drain_session,
+    route_first_message, take_application_record,
 };
 use crate::{OpenedSession, RunError};
 
@@ -312,7 +312,7 @@ pub(crate) fn split<T: Transport>(
             transport,
             checker,
             slots: net_slots,
-            pending: Vec::new(),
+            pending: PendingConnections::default(),
             listeners,
             clock: Clock::new(),
             log,
@@ -346,22 +346,13 @@ struct NetSlot {
     transmitted_of_front: usize,
 }
 
-/// A connection accepted on a listener that has not yet said which session it is.
-#[derive(Debug)]
-struct Pending {
-    conn: ConnId,
-    listen: SocketAddr,
-    peer: SocketAddr,
-    since: Instant,
-}
-
 /// The network core. See the module documentation.
 #[derive(Debug)]
 pub(crate) struct NetCore<T: Transport> {
     transport: T,
     checker: Checker,
     slots: Vec<NetSlot>,
-    pending: Vec<Pending>,
+    pending: PendingConnections,
     listeners: Vec<(ListenerId, SocketAddr, SocketAddr)>,
     clock: Clock,
     log: Option<LogWriter>,
@@ -393,12 +384,7 @@ impl<T: Transport> NetCore<T> {
                 conn,
                 peer,
             } => match self.listeners.iter().find(|(id, _, _)| *id == listener) {
-                Some((_, listen, _)) => self.pending.push(Pending {
-                    conn,
-                    listen: *listen,
-                    peer,
-                    since: now.instant,
-                }),
+                Some((_, listen, _)) => self.pending.add(conn, *listen, peer, now),
                 None => self.transport.close(conn),
             },
             NetEvent::Connected { conn } => {
@@ -408,9 +394,10 @@ impl<T: Transport> NetCore<T> {
                 }
             }
             NetEvent::Closed { conn, .. } => {
-                if let Some(at) = self.pending.iter().position(|p| p.conn == conn) {
-                    self.pending.swap_remove(at);
-                } else if let Some(index) = self.slots.iter().position(|s| s.conn == Some(conn)) {
+                let pending = self.pending.remove(conn);
+                if !pending
+                    && let Some(index) = self.slots.iter().position(|s| s.conn == Some(conn))
+                {
                     // What arrived before the close is still to be read: the peer's Logout, say.
                     self.read(index, now);
                     self.release(index);
@@ -424,45 +411,34 @@ impl<T: Transport> NetCore<T> {
     /// Routes accepted connections to their session by the CompIDs of their first message.
     fn route_pending(&mut self, now: Now) -> bool {
         let mut worked = false;
-        let mut at = 0;
-        while at < self.pending.len() {
-            let pending = &self.pending[at];
-            let routed = match decode(self.transport.received(pending.conn), &Limits::default()) {
-                Decoded::Incomplete
-                    if now.instant.saturating_since(pending.since) < FIRST_MESSAGE_TIMEOUT =>
-                {
-                    at += 1;
-                    continue;
+        loop {
+            let slots = &self.slots;
+            let route = |listen, first: &Message<'_>| {
+                let routes = slots.iter().map(|slot| {
+                    slot.route
+                        .as_ref()
+                        .map(|(listen, ours, theirs)| (*listen, ours.as_str(), theirs.as_str()))
+                });
+                let index = route_first_message(routes, listen, first)
+                    .ok_or("no session for these CompIDs")?;
+                if slots[index].conn.is_some() {
+                    return Err("session already connected");
                 }
-                Decoded::Message(first) => {
-                    let routes = self.slots.iter().map(|slot| {
-                        slot.route
-                            .as_ref()
-                            .map(|(listen, ours, theirs)| (*listen, ours.as_str(), theirs.as_str()))
-                    });
-                    route_first_message(routes, pending.listen, &first)
-                        .filter(|index| self.slots[*index].conn.is_none())
-                }
-                _ => None,
+                Ok(index)
+            };
+            let Some((index, conn, peer)) =
+                self.pending.next_routed(&mut self.transport, now, route)
+            else {
+                return worked;
             };
             worked = true;
-            let pending = self.pending.swap_remove(at);
-            match routed {
-                Some(index) => {
-                    let slot = &mut self.slots[index];
-                    slot.conn = Some(pending.conn);
-                    slot.stream_offset = 0;
-                    slot.reading = true;
-                    slot.draining = false;
-                    push_control(slot, CONNECTED, Some(pending.peer));
-                }
-                None => {
-                    tracing::warn!(peer = %pending.peer, "connection refused");
-                    self.transport.close(pending.conn);
-                }
-            }
+            let slot = &mut self.slots[index];
+            slot.conn = Some(conn);
+            slot.stream_offset = 0;
+            slot.reading = true;
+            slot.draining = false;
+            push_control(slot, CONNECTED, Some(peer));
         }
-        worked
     }
 
     /// Carries out what the session thread sent, in order.
@@ -637,9 +613,7 @@ impl<T: Transport> NetCore<T> {
         for index in 0..self.slots.len() {
             self.release(index);
         }
-        for pending in self.pending.drain(..) {
-            self.transport.close(pending.conn);
-        }
+        self.pending.close_all(&mut self.transport);
         for _ in 0..100 {
             if self.transport.poll() == 0 {
                 break;
