@@ -8,7 +8,7 @@
 # Results: DIR (default target/bench-results/<UTC timestamp>/) holds one .hgrm and one .svg per
 # latency figure, summary.tsv (one line per figure), summary.md (the tables) and the programs'
 # logs. Gapless runs inline on CPU 0 with the venue on CPU 1, both busy polling; QuickFIX's
-# qf_bench runs on CPU 0 and its peer on CPU 1. What the figures mean: docs/benchmarks.md.
+# qf_bench runs on CPU 0 and its peer on CPU 1. What the figures mean: docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
