@@ -22,7 +22,10 @@ use gapless_runtime::{
 };
 use gapless_session::{Role, SessionConfig, State};
 use gapless_transport::{SocketTransport, TransportConfig};
-use gapless_venue::{FaultConfig, FaultPlan, OrderReply, Venue, VenueConfig, VenueReport};
+use gapless_venue::{
+    FaultConfig, FaultPlan, OrderReply, StreamCheck, Venue, VenueConfig, VenueReport,
+    stream_position,
+};
 use hdrhistogram::Histogram;
 
 /// What the demo runs.
@@ -43,10 +46,7 @@ const ORDER_EVERY: u64 = 250;
 /// What the embedded application saw.
 #[derive(Debug)]
 struct AppView {
-    /// The next stream ExecID expected.
-    next_exec_id: u64,
-    duplicates: u64,
-    out_of_order: u64,
+    stream: StreamCheck,
     gaps: u64,
     recoveries: u64,
     logons: u64,
@@ -67,9 +67,7 @@ impl AppView {
     fn new(messages: u64) -> AppView {
         let histogram = || Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
         AppView {
-            next_exec_id: 1,
-            duplicates: 0,
-            out_of_order: 0,
+            stream: StreamCheck::default(),
             gaps: 0,
             recoveries: 0,
             logons: 0,
@@ -84,7 +82,7 @@ impl AppView {
     }
 
     fn received(&self) -> u64 {
-        self.next_exec_id - 1
+        self.stream.in_order()
     }
 
     /// Takes every record waiting in the application ring.
@@ -108,7 +106,7 @@ impl AppView {
 
     fn on_message(&mut self, bytes: &[u8]) {
         let Decoded::Message(msg) = decode(bytes, &Limits::default()) else {
-            self.out_of_order += 1;
+            self.stream.observe(None);
             return;
         };
         if let Some(cl_ord_id) = msg.get(tag::CL_ORD_ID) {
@@ -121,14 +119,7 @@ impl AppView {
             }
             return;
         }
-        let exec_id = msg
-            .get(tag::EXEC_ID)
-            .and_then(|id| std::str::from_utf8(id).ok()?.parse::<u64>().ok());
-        match exec_id {
-            Some(id) if id == self.next_exec_id => self.next_exec_id += 1,
-            Some(id) if id < self.next_exec_id => self.duplicates += 1,
-            _ => self.out_of_order += 1,
-        }
+        self.stream.observe(stream_position(&msg));
         if let Ok(sent) = msg.get_timestamp(tag::TRANSACT_TIME)
             && let Some(sent) = sent.unix_nanos()
         {
@@ -346,8 +337,8 @@ fn summarize(
         "  delivered exactly once, in order: {} of {} ExecutionReports ({} duplicates, {} out of order)",
         view.received(),
         config.messages,
-        view.duplicates,
-        view.out_of_order
+        view.stream.duplicates,
+        view.stream.out_of_order
     );
     println!(
         "  gaps detected {}, recovered {}; logons {} (after {} disconnects or logouts)",
@@ -362,9 +353,7 @@ fn summarize(
         view.orders_sent
     );
     println!("  session state at the end: {state:?}");
-    let exact =
-        view.received() == config.messages && view.duplicates == 0 && view.out_of_order == 0;
-    if !exact {
+    if !view.stream.is_exact(config.messages) {
         return Err("the application did not receive every report exactly once, in order".into());
     }
     if report.order_violations != 0 || view.order_replies != view.orders_sent {

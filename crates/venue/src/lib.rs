@@ -50,6 +50,7 @@ mod error;
 mod exec;
 mod faults;
 mod report;
+mod stream;
 mod venue;
 
 pub use args::{ApplVerArg, FixVersionArg, IdleArg, OrderReplyArg, RoleArg, VenueArgs};
@@ -59,4 +60,5 @@ pub use gapless_runtime::IdleStrategy;
 pub use gapless_session::Role;
 pub use gapless_sim::FaultPlan;
 pub use report::{EndReason, FaultCounts, VenueProgress, VenueReport};
+pub use stream::{StreamCheck, stream_position};
 pub use venue::{Venue, run};

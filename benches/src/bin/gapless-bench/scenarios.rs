@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use gapless_client::{AppEnd, InboundRecord, SessionEvent};
 use gapless_codec::value::{TimePrecision, UtcTimestamp, write_u64};
 use gapless_codec::{Decoded, Limits, decode, tag};
-use gapless_venue::FaultConfig;
+use gapless_venue::{FaultConfig, StreamCheck, stream_position};
 use hdrhistogram::Histogram;
 
 use crate::harness::{self, App, BenchGateway};
@@ -286,9 +286,7 @@ pub fn roundtrip(options: &Options, results: &Results) -> Result<(), BenchError>
 #[derive(Debug)]
 struct Stream {
     total: u64,
-    next_exec_id: u64,
-    duplicates: u64,
-    out_of_order: u64,
+    check: StreamCheck,
     bytes: u64,
     first_at: Option<Instant>,
     last_at: Option<Instant>,
@@ -309,9 +307,7 @@ impl Stream {
     fn new(total: u64) -> Stream {
         Stream {
             total,
-            next_exec_id: 1,
-            duplicates: 0,
-            out_of_order: 0,
+            check: StreamCheck::default(),
             bytes: 0,
             first_at: None,
             last_at: None,
@@ -335,17 +331,10 @@ impl Stream {
         self.last_at = Some(now);
         self.bytes += message.len() as u64;
         let Decoded::Message(msg) = decode(message, &Limits::default()) else {
-            self.out_of_order += 1;
+            self.check.observe(None);
             return;
         };
-        let exec_id = msg
-            .get(tag::EXEC_ID)
-            .and_then(|id| std::str::from_utf8(id).ok()?.parse::<u64>().ok());
-        match exec_id {
-            Some(id) if id == self.next_exec_id => self.next_exec_id += 1,
-            Some(id) if id < self.next_exec_id => self.duplicates += 1,
-            _ => self.out_of_order += 1,
-        }
+        self.check.observe(stream_position(&msg));
         // Resent messages carry their original TransactTime: their latency is the recovery's,
         // measured apart.
         if msg.poss_dup() != Ok(true)
@@ -374,16 +363,15 @@ impl Stream {
     }
 
     fn check(&self, name: &str) -> Result<(), BenchError> {
-        let received = self.next_exec_id - 1;
-        if received != self.total
-            || self.duplicates != 0
-            || self.out_of_order != 0
-            || self.errors != 0
-        {
+        if !self.check.is_exact(self.total) || self.errors != 0 {
             return Err(BenchError::Check(format!(
-                "{name}: {received} of {} ExecutionReports in order, {} duplicates, {} out of \
+                "{name}: {} of {} ExecutionReports in order, {} duplicates, {} out of \
                  order, {} ring errors",
-                self.total, self.duplicates, self.out_of_order, self.errors
+                self.check.in_order(),
+                self.total,
+                self.check.duplicates,
+                self.check.out_of_order,
+                self.errors
             )));
         }
         Ok(())
@@ -392,7 +380,7 @@ impl Stream {
     fn rate(&self) -> Option<f64> {
         let (first, last) = (self.first_at?, self.last_at?);
         let seconds = last.duration_since(first).as_secs_f64();
-        (seconds > 0.0).then(|| (self.next_exec_id - 2) as f64 / seconds)
+        (seconds > 0.0).then(|| self.check.in_order().saturating_sub(1) as f64 / seconds)
     }
 }
 
@@ -421,7 +409,7 @@ impl App for Stream {
     }
 
     fn done(&self) -> bool {
-        self.next_exec_id > self.total
+        self.check.in_order() >= self.total
     }
 }
 
