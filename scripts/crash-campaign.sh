@@ -47,13 +47,7 @@ limit=$((messages / rate * 3 + 120))   # seconds, for the whole run
 work=$(mktemp -d /tmp/gapless-crash.XXXXXX)
 source "$root/scripts/lib/processes.sh"
 
-if [ -n "${GAPLESS_BIN_DIR:-}" ]; then
-  bin=$GAPLESS_BIN_DIR
-else
-  log "building gapless and gapless-recorder (release)"
-  (cd "$root" && cargo build --release -q -p gapless-gateway -p gapless-proxy)
-  bin=${CARGO_TARGET_DIR:-$root/target}/release
-fi
+find_binaries
 for program in "$bin/gapless" "$bin/gapless-recorder"; do
   [ -x "$program" ] || { echo "missing $program" >&2; exit 1; }
 done

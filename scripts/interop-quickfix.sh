@@ -56,13 +56,7 @@ work=$(mktemp -d /tmp/gapless-interop.XXXXXX)
 source "$root/scripts/lib/processes.sh"
 lines_at_least() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
 
-if [ -n "${GAPLESS_BIN_DIR:-}" ]; then
-  bin=$GAPLESS_BIN_DIR
-else
-  log "building gapless, gapless-proxy and gapless-recorder (release)"
-  (cd "$root" && cargo build --release -q -p gapless-gateway -p gapless-proxy)
-  bin=${CARGO_TARGET_DIR:-$root/target}/release
-fi
+find_binaries
 if [ -n "${QF_DIR:-}" ]; then
   qf=$QF_DIR
 else

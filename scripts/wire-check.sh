@@ -42,13 +42,7 @@ fi
 work=$(mktemp -d /tmp/gapless-wire.XXXXXX)
 source "$root/scripts/lib/processes.sh"
 
-if [ -n "${GAPLESS_BIN_DIR:-}" ]; then
-  bin=$GAPLESS_BIN_DIR
-else
-  log "building gapless and gapless-recorder (release)"
-  (cd "$root" && cargo build --release -q -p gapless-gateway -p gapless-proxy)
-  bin=${CARGO_TARGET_DIR:-$root/target}/release
-fi
+find_binaries
 
 port=$(free_port)
 capture=$work/capture.pcapng

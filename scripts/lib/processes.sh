@@ -47,3 +47,15 @@ stop() {
   wait_until "$limit" exited "$pid" || kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
+
+# Sets `bin` to the directory of the release binaries (gapless, gapless-proxy,
+# gapless-recorder): $GAPLESS_BIN_DIR if set, else built now.
+find_binaries() {
+  if [ -n "${GAPLESS_BIN_DIR:-}" ]; then
+    bin=$GAPLESS_BIN_DIR
+  else
+    log "building gapless, gapless-proxy and gapless-recorder (release)"
+    (cd "$root" && cargo build --release -q -p gapless-gateway -p gapless-proxy)
+    bin=${CARGO_TARGET_DIR:-$root/target}/release
+  fi
+}
