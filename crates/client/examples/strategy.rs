@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gapless_client::{AppEnd, InboundRecord, SendError, SessionEvent};
+use gapless_client::{AppEnd, InboundRecord, SendError, SessionEvent, monotonic_nanos};
 use gapless_codec::value::{Decimal, TimePrecision, UtcTimestamp};
 use gapless_codec::{Decoded, Limits, decode};
 
@@ -46,7 +46,10 @@ fn send_order(app: &mut AppEnd, n: u64) -> Result<(), SendError> {
     })
 }
 
-fn print_execution_report(seq: u64, message: &[u8]) -> bool {
+/// Prints an ExecutionReport with the time from the gateway reading it to this process reading
+/// it; returns whether it was one.
+fn print_execution_report(seq: u64, received_nanos: u64, message: &[u8]) -> bool {
+    let wire_to_here = monotonic_nanos().saturating_sub(received_nanos);
     let Decoded::Message(message) = decode(message, &Limits::default()) else {
         println!("#{seq}: undecodable message");
         return false;
@@ -57,7 +60,7 @@ fn print_execution_report(seq: u64, message: &[u8]) -> bool {
     }
     let text = |tag| String::from_utf8_lossy(message.get(tag).unwrap_or(b"-")).into_owned();
     println!(
-        "#{seq}: execution report ClOrdID={} ExecType={} OrdStatus={} Symbol={} CumQty={} LeavesQty={}",
+        "#{seq}: execution report ClOrdID={} ExecType={} OrdStatus={} Symbol={} CumQty={} LeavesQty={} (wire to here {wire_to_here} ns)",
         text(11),
         text(150),
         text(39),
@@ -109,7 +112,11 @@ fn main() -> ExitCode {
             }
         }
         let received = app.try_recv(|record| match record {
-            InboundRecord::Application { seq, message } => print_execution_report(seq, message),
+            InboundRecord::Application {
+                seq,
+                received_nanos,
+                message,
+            } => print_execution_report(seq, received_nanos, message),
             InboundRecord::Event { seq, event } => {
                 match event {
                     SessionEvent::LoggedOut { reason, text }

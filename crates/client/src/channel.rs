@@ -13,15 +13,15 @@ use gapless_codec::EncodeError;
 
 use crate::body::BodyWriter;
 use crate::record::{
-    self, INBOUND_HEADER_LEN, InboundRecord, MAX_MSG_TYPE_LEN, OUTBOUND_HEADER_LEN, OutboundRecord,
-    RecordError, SessionEvent,
+    self, APPLICATION_HEADER_LEN, InboundRecord, MAX_MSG_TYPE_LEN, OUTBOUND_HEADER_LEN,
+    OutboundRecord, RecordError, SessionEvent,
 };
 use crate::stats::{Counter, Counters, StatsSnapshot, StatsWriter};
 
 /// Identifies a channel file: `GLCHANNL` as a little-endian `u64`.
 pub const MAGIC: [u8; 8] = *b"GLCHANNL";
 /// The channel layout version this crate reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Where the live counters block starts.
 pub const COUNTERS_OFFSET: usize = 128;
 /// Where the gateway-to-application ring block starts; the application-to-gateway ring block
@@ -626,8 +626,13 @@ impl GatewayEnd {
     }
 
     /// See [`Delivery::try_deliver`].
-    pub fn try_deliver(&mut self, seq: u64, message: &[u8]) -> Result<(), DeliverError> {
-        self.delivery.try_deliver(seq, message)
+    pub fn try_deliver(
+        &mut self,
+        seq: u64,
+        received_nanos: u64,
+        message: &[u8],
+    ) -> Result<(), DeliverError> {
+        self.delivery.try_deliver(seq, received_nanos, message)
     }
 
     /// See [`Delivery::try_event`].
@@ -693,11 +698,18 @@ impl Delivery {
         }
     }
 
-    /// Delivers application message `seq` (the whole message as received) to the application.
-    /// Counts it in [`Counter::AppDelivered`].
-    pub fn try_deliver(&mut self, seq: u64, message: &[u8]) -> Result<(), DeliverError> {
-        self.push(seq, INBOUND_HEADER_LEN + message.len(), |dst| {
-            record::encode_application(dst, seq, message);
+    /// Delivers application message `seq` (the whole message as received) to the application,
+    /// stamped with `received_nanos`, when its bytes were read, on
+    /// [`monotonic_nanos`](crate::monotonic_nanos)'s clock. Counts it in
+    /// [`Counter::AppDelivered`].
+    pub fn try_deliver(
+        &mut self,
+        seq: u64,
+        received_nanos: u64,
+        message: &[u8],
+    ) -> Result<(), DeliverError> {
+        self.push(seq, APPLICATION_HEADER_LEN + message.len(), |dst| {
+            record::encode_application(dst, seq, received_nanos, message);
         })?;
         self.stats.add(Counter::AppDelivered, 1);
         Ok(())
@@ -945,7 +957,7 @@ mod tests {
         gateway
             .try_event(0, &SessionEvent::LoggedOn { reset: true })
             .unwrap();
-        gateway.try_deliver(1, b"8=FIX.4.4\x01").unwrap();
+        gateway.try_deliver(1, 0, b"8=FIX.4.4\x01").unwrap();
         let event = SessionEvent::Disconnected {
             reason: Reason::Timeout,
             text: b"no heartbeat",
@@ -969,6 +981,7 @@ mod tests {
                     "{:?}",
                     InboundRecord::Application {
                         seq: 1,
+                        received_nanos: 0,
                         message: b"8=FIX.4.4\x01"
                     }
                 ),
@@ -981,21 +994,22 @@ mod tests {
     #[test]
     fn full_application_ring_refuses_delivery_until_read() {
         let (mut gateway, mut app) = Channel::anonymous(&SMALL).unwrap();
-        let message = [b'x'; 100];
+        // 8-byte ring length word + 24-byte record header + 96 = 128: eight fill the ring.
+        let message = [b'x'; 96];
         let mut delivered = 0;
-        while gateway.try_deliver(delivered + 1, &message).is_ok() {
+        while gateway.try_deliver(delivered + 1, 0, &message).is_ok() {
             delivered += 1;
         }
         assert_eq!(
-            gateway.try_deliver(delivered + 1, &message),
+            gateway.try_deliver(delivered + 1, 0, &message),
             Err(DeliverError::Full)
         );
         assert_eq!(gateway.last_delivered_seq(), delivered);
         assert_eq!(recv_seq(&mut app), Some(1));
-        assert_eq!(gateway.try_deliver(delivered + 1, &message), Ok(()));
+        assert_eq!(gateway.try_deliver(delivered + 1, 0, &message), Ok(()));
         assert_eq!(
-            gateway.try_deliver(1, &[b'x'; 600]),
-            Err(DeliverError::TooLarge { len: 616, max: 504 })
+            gateway.try_deliver(1, 0, &[b'x'; 600]),
+            Err(DeliverError::TooLarge { len: 624, max: 504 })
         );
         assert_eq!(gateway.config(), SMALL);
         assert_eq!(app.stats().app_delivered, delivered + 1);
@@ -1010,7 +1024,7 @@ mod tests {
             let mut seq = 1;
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             while seq <= N && std::time::Instant::now() < deadline {
-                match delivery.try_deliver(seq, b"m") {
+                match delivery.try_deliver(seq, 0, b"m") {
                     Ok(()) => seq += 1,
                     Err(DeliverError::Full) => std::thread::yield_now(),
                     Err(error) => panic!("{error}"),
@@ -1120,7 +1134,7 @@ mod tests {
         let (_dir, path) = file_channel();
         let mut gateway = GatewayEnd::create(&path, &SMALL, Start::Reopen).unwrap();
         for seq in 1..=5 {
-            gateway.try_deliver(seq, b"m").unwrap();
+            gateway.try_deliver(seq, 0, b"m").unwrap();
         }
         let mut app = AppEnd::attach(&path).unwrap();
         assert_eq!(recv_seq(&mut app), Some(1));
@@ -1160,8 +1174,8 @@ mod tests {
     fn peeked_record_is_seen_again_until_committed() {
         let (_dir, path) = file_channel();
         let mut gateway = GatewayEnd::create(&path, &SMALL, Start::Fresh).unwrap();
-        gateway.try_deliver(1, b"a").unwrap();
-        gateway.try_deliver(2, b"b").unwrap();
+        gateway.try_deliver(1, 0, b"a").unwrap();
+        gateway.try_deliver(2, 0, b"b").unwrap();
         {
             let mut app = AppEnd::attach(&path).unwrap();
             assert_eq!(app.peek().unwrap().map(|r| r.seq()), Some(1));
@@ -1198,7 +1212,7 @@ mod tests {
             AppEnd::attach(&path),
             Err(AttachError::UnsupportedVersion {
                 found: 7,
-                expected: 1
+                expected: VERSION
             })
         ));
         std::fs::write(&path, &good).unwrap();
@@ -1253,8 +1267,8 @@ mod tests {
     fn malformed_inbound_record_is_skipped_and_reported() {
         let (_dir, path) = file_channel();
         let mut gateway = GatewayEnd::create(&path, &SMALL, Start::Fresh).unwrap();
-        gateway.try_deliver(1, b"a").unwrap();
-        gateway.try_deliver(2, b"b").unwrap();
+        gateway.try_deliver(1, 0, b"a").unwrap();
+        gateway.try_deliver(2, 0, b"b").unwrap();
         // Turn record 1's kind byte into one no gateway writes.
         write_file(&path, TO_APP_OFFSET + gapless_shm::DATA_OFFSET + 8, &[77]);
         let mut app = AppEnd::attach(&path).unwrap();
@@ -1280,7 +1294,7 @@ mod tests {
         stats.record_recovery(500);
         stats.record_recovery(200);
         stats.touch(99);
-        gateway.try_deliver(1, b"m").unwrap();
+        gateway.try_deliver(1, 0, b"m").unwrap();
         let snapshot = Channel::open(&path).unwrap().stats();
         assert_eq!(snapshot.state, SessionState::Recovering);
         assert_eq!(snapshot.messages_in, 5);
@@ -1291,7 +1305,7 @@ mod tests {
         assert_eq!(snapshot.last_recovery_nanos, 200);
         assert_eq!(snapshot.max_recovery_nanos, 500);
         assert_eq!(snapshot.updated_nanos, 99);
-        assert_eq!(snapshot.to_app_pending, 32);
+        assert_eq!(snapshot.to_app_pending, 40);
         assert_eq!(snapshot.from_app_pending, 0);
         assert_eq!(snapshot.session_name.as_bytes(), b"S1");
         assert_eq!(snapshot.sender_comp_id.as_bytes(), b"CLIENT");
@@ -1334,7 +1348,7 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
         assert_eq!(&bytes[0..8], b"GLCHANNL");
-        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        assert_eq!(bytes[8..12], 2u32.to_le_bytes());
         assert_eq!(word(16), (896 + 1024 + 384 + 1024) as u64);
         assert_eq!(bytes.len() as u64, word(16));
         assert_eq!(word(24), 512);
@@ -1383,7 +1397,7 @@ mod tests {
                 match op {
                     Op::Deliver(len) => {
                         let message = vec![seq as u8; len];
-                        if gateway.try_deliver(seq + 1, &message).is_ok() {
+                        if gateway.try_deliver(seq + 1, 0, &message).is_ok() {
                             seq += 1;
                             model.push_back((seq, message));
                         }
@@ -1398,7 +1412,7 @@ mod tests {
                     Op::Recv => {
                         let got = app
                             .try_recv(|record| match record {
-                                InboundRecord::Application { seq, message } => (seq, message.to_vec()),
+                                InboundRecord::Application { seq, message, .. } => (seq, message.to_vec()),
                                 InboundRecord::Event { seq, .. } => (seq, Vec::new()),
                             })
                             .unwrap();

@@ -30,7 +30,7 @@
 //! });
 //! assert_eq!(taken.unwrap(), Some((b"D".to_vec(), 28)));
 //!
-//! gateway.try_deliver(7, b"8=FIX.4.4\x019=5\x0135=0\x0110=163\x01").unwrap();
+//! gateway.try_deliver(7, 0, b"8=FIX.4.4\x019=5\x0135=0\x0110=163\x01").unwrap();
 //! let seq = app.try_recv(|record| record.seq()).unwrap();
 //! assert_eq!(seq, Some(7));
 //! ```
@@ -62,12 +62,12 @@
 //!   another splits its end ([`GatewayEnd::split`]) into a [`Delivery`] and an [`Orders`], each
 //!   the only user of its ring.
 //!
-//! ## File layout (version 1; every integer little-endian)
+//! ## File layout (version 2; every integer little-endian)
 //!
 //! | offset | size | field |
 //! | ---: | ---: | --- |
 //! | 0 | 8 | magic `GLCHANNL`, written last when the file is created |
-//! | 8 | 4 | layout version, 1 |
+//! | 8 | 4 | layout version, 2 |
 //! | 12 | 4 | reserved, 0 |
 //! | 16 | 8 | file length in bytes |
 //! | 24 | 8 | offset of the to-application ring block, 512 |
@@ -103,7 +103,7 @@
 //! | 192 | 8 | gap recoveries completed |
 //! | 200 | 8 | last recovery time, ns |
 //! | 208 | 8 | longest recovery time, ns |
-//! | 216 | 8 | time of the last update, ns on the gateway's clock |
+//! | 216 | 8 | time of the last update, ns on the host's monotonic clock |
 //! | 224 | 32 | reserved, 0 |
 //! | 256 | 64 | session name, zero-padded |
 //! | 320 | 32 | SenderCompID, zero-padded |
@@ -118,7 +118,7 @@
 //! | 1 | 1 | logged on: 1 if sequence numbers were reset; logged out, disconnected: [`Reason`] code; else 0 |
 //! | 2 | 6 | reserved, 0 |
 //! | 8 | 8 | `seq` |
-//! | 16 | rest | application message: the whole message, `8=` to `10=nnn<SOH>`; gap detected: `begin: u64`, `end: u64`; recovered: `after_nanos: u64`; logged out, disconnected: reason text, at most 120 bytes; logged on: nothing |
+//! | 16 | rest | application message: `received_nanos: u64` (when the gateway read it, on the host's monotonic clock: [`monotonic_nanos`]), then the whole message, `8=` to `10=nnn<SOH>`; gap detected: `begin: u64`, `end: u64`; recovered: `after_nanos: u64`; logged out, disconnected: reason text, at most 120 bytes; logged on: nothing |
 //!
 //! ### Application-to-gateway records
 //!
@@ -136,6 +136,7 @@ mod body;
 mod channel;
 mod record;
 mod stats;
+mod time;
 
 pub use body::BodyWriter;
 pub use channel::{
@@ -144,10 +145,12 @@ pub use channel::{
     TO_APP_OFFSET, VERSION, channel_path,
 };
 pub use record::{
-    INBOUND_HEADER_LEN, InboundRecord, MAX_MSG_TYPE_LEN, MAX_REASON_TEXT_LEN, OUTBOUND_HEADER_LEN,
-    OutboundRecord, Reason, RecordError, SessionEvent, decode_inbound, decode_outbound,
+    APPLICATION_HEADER_LEN, INBOUND_HEADER_LEN, InboundRecord, MAX_MSG_TYPE_LEN,
+    MAX_REASON_TEXT_LEN, OUTBOUND_HEADER_LEN, OutboundRecord, Reason, RecordError, SessionEvent,
+    decode_inbound, decode_outbound,
 };
 pub use stats::{
     COMP_ID_LEN, Counter, Name, SESSION_NAME_LEN, SessionState, StatsSnapshot, StatsWriter,
     list_channels,
 };
+pub use time::monotonic_nanos;

@@ -5,6 +5,8 @@ use core::fmt;
 
 /// Bytes before the variable part of a gateway-to-application record.
 pub const INBOUND_HEADER_LEN: usize = 16;
+/// Bytes before the message in an application record: the header, then the time it was read.
+pub const APPLICATION_HEADER_LEN: usize = INBOUND_HEADER_LEN + 8;
 /// Bytes before the MsgType of an application-to-gateway record.
 pub const OUTBOUND_HEADER_LEN: usize = 8;
 /// The longest MsgType an application may send.
@@ -95,8 +97,15 @@ pub enum SessionEvent<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboundRecord<'a> {
     /// An application message, the whole of it as received (`8=...` to `10=nnn<SOH>`),
-    /// in MsgSeqNum order with no gaps and no duplicates.
-    Application { seq: u64, message: &'a [u8] },
+    /// in MsgSeqNum order with no gaps and no duplicates. `received_nanos` is when the gateway
+    /// read its last byte from the network, on the host's monotonic clock
+    /// ([`monotonic_nanos`](crate::monotonic_nanos)); for a message held behind a gap, when it
+    /// first arrived.
+    Application {
+        seq: u64,
+        received_nanos: u64,
+        message: &'a [u8],
+    },
     /// A session event.
     Event { seq: u64, event: SessionEvent<'a> },
 }
@@ -174,10 +183,11 @@ fn put_inbound_header(dst: &mut [u8], kind: u8, flag: u8, seq: u64) {
 }
 
 /// Writes an application message record into `dst`, which is exactly
-/// `INBOUND_HEADER_LEN + message.len()` bytes.
-pub(crate) fn encode_application(dst: &mut [u8], seq: u64, message: &[u8]) {
+/// `APPLICATION_HEADER_LEN + message.len()` bytes.
+pub(crate) fn encode_application(dst: &mut [u8], seq: u64, received_nanos: u64, message: &[u8]) {
     put_inbound_header(dst, KIND_APPLICATION, 0, seq);
-    dst[INBOUND_HEADER_LEN..].copy_from_slice(message);
+    dst[INBOUND_HEADER_LEN..APPLICATION_HEADER_LEN].copy_from_slice(&received_nanos.to_le_bytes());
+    dst[APPLICATION_HEADER_LEN..].copy_from_slice(message);
 }
 
 /// Writes an event record into `dst`, which is exactly [`event_len`] bytes.
@@ -226,13 +236,17 @@ pub fn decode_inbound(bytes: &[u8]) -> Result<InboundRecord<'_>, RecordError> {
     };
     let event = match kind {
         KIND_APPLICATION => {
-            if rest.is_empty() {
+            if bytes.len() <= APPLICATION_HEADER_LEN {
                 return Err(RecordError::BadLength {
                     kind,
                     len: bytes.len(),
                 });
             }
-            return Ok(InboundRecord::Application { seq, message: rest });
+            return Ok(InboundRecord::Application {
+                seq,
+                received_nanos: u64_at(rest, 0),
+                message: &bytes[APPLICATION_HEADER_LEN..],
+            });
         }
         KIND_LOGGED_ON => {
             fixed(0)?;
@@ -325,9 +339,31 @@ mod tests {
 
     #[test]
     fn application_record_layout_is_as_documented() {
-        let mut bytes = vec![0xAA; INBOUND_HEADER_LEN + 3];
-        encode_application(&mut bytes, 0x0102, b"8=F");
-        assert_eq!(bytes, b"\x01\0\0\0\0\0\0\0\x02\x01\0\0\0\0\0\08=F".to_vec());
+        let mut bytes = vec![0xAA; APPLICATION_HEADER_LEN + 3];
+        encode_application(&mut bytes, 0x0102, 0x0304, b"8=F");
+        assert_eq!(
+            bytes,
+            b"\x01\0\0\0\0\0\0\0\x02\x01\0\0\0\0\0\0\x04\x03\0\0\0\0\0\08=F".to_vec()
+        );
+    }
+
+    #[test]
+    fn application_record_without_a_message_is_an_error() {
+        let mut bytes = vec![0xAA; APPLICATION_HEADER_LEN + 1];
+        encode_application(&mut bytes, 1, 2, b"8");
+        for len in [
+            INBOUND_HEADER_LEN,
+            INBOUND_HEADER_LEN + 4,
+            APPLICATION_HEADER_LEN,
+        ] {
+            assert_eq!(
+                decode_inbound(&bytes[..len]),
+                Err(RecordError::BadLength {
+                    kind: KIND_APPLICATION,
+                    len
+                })
+            );
+        }
     }
 
     #[test]
@@ -412,12 +448,16 @@ mod tests {
 
     proptest! {
         #[test]
-        fn application_records_round_trip(seq: u64, message in prop::collection::vec(any::<u8>(), 1..300)) {
-            let mut bytes = vec![0; INBOUND_HEADER_LEN + message.len()];
-            encode_application(&mut bytes, seq, &message);
+        fn application_records_round_trip(
+            seq: u64,
+            received_nanos: u64,
+            message in prop::collection::vec(any::<u8>(), 1..300),
+        ) {
+            let mut bytes = vec![0; APPLICATION_HEADER_LEN + message.len()];
+            encode_application(&mut bytes, seq, received_nanos, &message);
             prop_assert_eq!(
                 decode_inbound(&bytes),
-                Ok(InboundRecord::Application { seq, message: &message })
+                Ok(InboundRecord::Application { seq, received_nanos, message: &message })
             );
         }
 

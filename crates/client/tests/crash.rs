@@ -64,7 +64,7 @@ fn deliver(gateway: &mut GatewayEnd, seq: u64) -> Result<(), DeliverError> {
         )
     } else {
         let mut buf = [0u8; 128];
-        gateway.try_deliver(seq, message(seq, &mut buf))
+        gateway.try_deliver(seq, 0, message(seq, &mut buf))
     }
 }
 

@@ -44,10 +44,10 @@ fn round_trips_allocate_nothing() {
                 })
                 .unwrap()
                 .unwrap();
-            gateway.try_deliver(seq, report).unwrap();
+            gateway.try_deliver(seq, 0, report).unwrap();
             let received = app
                 .try_recv(|record| match record {
-                    InboundRecord::Application { seq, message } => seq + message.len() as u64,
+                    InboundRecord::Application { seq, message, .. } => seq + message.len() as u64,
                     InboundRecord::Event { .. } => 0,
                 })
                 .unwrap()

@@ -6,11 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use gapless_codec::value::UtcTimestamp;
 use gapless_session::{Instant, Now};
 
-/// Reads the monotonic clock and derives UTC from it, re-reading the UTC clock once a second so
-/// that a slewing NTP adjustment is followed without a second clock read per poll.
+/// Reads the host's monotonic clock ([`gapless_client::monotonic_nanos`], the same in every
+/// thread and process, so the network core's and the session thread's instants compare, and an
+/// application can subtract a record's receive time from its own reading) and derives UTC from
+/// it, re-reading the UTC clock once a second so that a slewing NTP adjustment is followed
+/// without a second clock read per poll.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
-    origin: std::time::Instant,
     /// UTC nanoseconds at monotonic `utc_base_mono` nanoseconds.
     utc_base: i64,
     utc_base_mono: u64,
@@ -22,11 +24,10 @@ const UTC_RESYNC: Duration = Duration::from_secs(1);
 impl Clock {
     pub fn new() -> Clock {
         let mut clock = Clock {
-            origin: std::time::Instant::now(),
             utc_base: 0,
             utc_base_mono: 0,
         };
-        clock.resync(0);
+        clock.resync(clock.monotonic_nanos());
         clock
     }
 
@@ -37,9 +38,9 @@ impl Clock {
         self.utc_base_mono = mono;
     }
 
-    /// Nanoseconds since the clock was created.
+    /// Nanoseconds on the host's monotonic clock.
     pub fn monotonic_nanos(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        gapless_client::monotonic_nanos()
     }
 
     /// The time now.

@@ -508,8 +508,11 @@ fn read_inbound<T: Transport>(
                     "checker and session disagree on {descriptor:?}"
                 );
                 if disposition == Disposition::Deliver {
-                    slot.outlet
-                        .deliver(msg.msg_seq_num().unwrap_or(0), msg.as_bytes());
+                    slot.outlet.deliver(
+                        msg.msg_seq_num().unwrap_or(0),
+                        now.instant.as_nanos(),
+                        msg.as_bytes(),
+                    );
                 }
                 used += msg.len();
             }
@@ -623,7 +626,11 @@ fn drain_events(slot: &mut Slot) {
         ..
     } = slot;
     let drained = drain_session(session, name, stats, |output| match output {
-        Output::Deliver { seq, message } => outlet.deliver(seq, message),
+        Output::Deliver {
+            seq,
+            received_nanos,
+            message,
+        } => outlet.deliver(seq, received_nanos, message),
         Output::Notice { seq, notice } => outlet.event(seq, notice.event()),
     });
     if drained.logged_on {

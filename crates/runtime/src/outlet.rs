@@ -3,13 +3,14 @@
 
 use std::collections::VecDeque;
 
-use gapless_client::{Delivery, SessionEvent};
+use gapless_client::{APPLICATION_HEADER_LEN, Delivery, SessionEvent};
 
 /// Something the application ring had no room for yet, in delivery order.
 #[derive(Debug)]
 enum Backlogged {
     Application {
         seq: u64,
+        received_nanos: u64,
         message: Vec<u8>,
     },
     Event {
@@ -35,11 +36,18 @@ impl Outlet {
         }
     }
 
-    /// Application message `seq`, into the ring or the backlog.
-    pub(crate) fn deliver(&mut self, seq: u64, message: &[u8]) {
-        if !self.backlog.is_empty() || self.delivery.try_deliver(seq, message).is_err() {
+    /// Application message `seq`, read at `received_nanos` (host monotonic clock), into the
+    /// ring or the backlog.
+    pub(crate) fn deliver(&mut self, seq: u64, received_nanos: u64, message: &[u8]) {
+        if !self.backlog.is_empty()
+            || self
+                .delivery
+                .try_deliver(seq, received_nanos, message)
+                .is_err()
+        {
             self.backlog.push_back(Backlogged::Application {
                 seq,
+                received_nanos,
                 message: message.to_vec(),
             });
         }
@@ -57,9 +65,14 @@ impl Outlet {
         let mut moved = false;
         while let Some(front) = self.backlog.front() {
             let fitted = match front {
-                Backlogged::Application { seq, message } => {
-                    self.delivery.try_deliver(*seq, message).is_ok()
-                }
+                Backlogged::Application {
+                    seq,
+                    received_nanos,
+                    message,
+                } => self
+                    .delivery
+                    .try_deliver(*seq, *received_nanos, message)
+                    .is_ok(),
                 Backlogged::Event { seq, event } => self.delivery.try_event(*seq, event).is_ok(),
             };
             if !fitted {
@@ -78,9 +91,9 @@ impl Outlet {
 
     /// Whether a message of `len` bytes fits in the ring now, with nothing waiting before it.
     pub(crate) fn has_room_for(&self, len: usize) -> bool {
-        // A record is a 16-byte header and the message, behind the ring's 8-byte record header,
-        // padded to 8; it may need padding to the end of the ring first: twice is a safe bound.
-        let record = (len + 16 + 8).next_multiple_of(8);
+        // A record is its header and the message, behind the ring's 8-byte record header, padded
+        // to 8; it may need padding to the end of the ring first: twice is a safe bound.
+        let record = (len + APPLICATION_HEADER_LEN + 8).next_multiple_of(8);
         !self.is_blocked()
             && self.delivery.config().to_app_capacity - self.delivery.to_app_pending() >= 2 * record
     }

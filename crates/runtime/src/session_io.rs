@@ -139,8 +139,16 @@ fn ending_event(reason: DisconnectReason) -> SessionEvent<'static> {
 /// What draining a session produced for the application, in order.
 #[derive(Debug)]
 pub(crate) enum Output<'a> {
-    Deliver { seq: u64, message: &'a [u8] },
-    Notice { seq: u64, notice: Notice },
+    /// `received_nanos`: when its bytes were read, on the host's monotonic clock.
+    Deliver {
+        seq: u64,
+        received_nanos: u64,
+        message: &'a [u8],
+    },
+    Notice {
+        seq: u64,
+        notice: Notice,
+    },
 }
 
 /// What the caller must act on after [`drain_session`].
@@ -163,8 +171,16 @@ pub(crate) fn drain_session(
     let mut drained = Drained::default();
     while let Some(event) = session.poll_event() {
         let notice = match event {
-            Event::Application { seq, message } => {
-                sink(Output::Deliver { seq, message });
+            Event::Application {
+                seq,
+                message,
+                received,
+            } => {
+                sink(Output::Deliver {
+                    seq,
+                    received_nanos: received.as_nanos(),
+                    message,
+                });
                 continue;
             }
             Event::LoggedOn { reset } => {

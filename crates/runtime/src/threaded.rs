@@ -469,8 +469,8 @@ impl<T: Transport> NetCore<T> {
                     slot.transmitted_of_front = 0;
                 }
                 DELIVER => {
-                    let seq = u64_at(body, 0);
-                    slot.outlet.deliver(seq, &body[8..]);
+                    let (seq, received_nanos) = (u64_at(body, 0), u64_at(body, 8));
+                    slot.outlet.deliver(seq, received_nanos, &body[16..]);
                 }
                 NOTICE => {
                     if let Some(notice) = Notice::from_bytes(&body[8..]) {
@@ -565,7 +565,7 @@ impl<T: Transport> NetCore<T> {
                         .unwrap_or_default();
                     let fast = d.is_fast_path() && slot.screen.passes(now, &msg);
                     if fast {
-                        slot.outlet.deliver(d.seq, msg.as_bytes());
+                        slot.outlet.deliver(d.seq, at, msg.as_bytes());
                     }
                     (d, msg.len(), fast)
                 }
@@ -802,7 +802,13 @@ impl SessionSlot {
                             Decoded::Message(msg) => {
                                 if self.session.handle_message(now, &msg) == Disposition::Deliver {
                                     let seq = msg.msg_seq_num().unwrap_or(0);
-                                    push_deliver(&mut self.to_net, seq, msg.as_bytes());
+                                    let received_nanos = descriptor.timestamp;
+                                    push_deliver(
+                                        &mut self.to_net,
+                                        seq,
+                                        received_nanos,
+                                        msg.as_bytes(),
+                                    );
                                 }
                             }
                             Decoded::Garbled(garbled) => {
@@ -864,7 +870,11 @@ impl SessionSlot {
                 &self.name,
                 &self.stats,
                 |output| match output {
-                    Output::Deliver { seq, message } => push_deliver(to_net, seq, message),
+                    Output::Deliver {
+                        seq,
+                        received_nanos,
+                        message,
+                    } => push_deliver(to_net, seq, received_nanos, message),
                     Output::Notice { seq, notice } => push_notice(to_net, seq, notice),
                 },
             );
@@ -936,8 +946,11 @@ fn checker_disarmed_itself(descriptor: &Descriptor) -> bool {
     }
 }
 
-fn push_deliver(outbox: &mut Outbox, seq: u64, message: &[u8]) {
-    outbox.push(DELIVER, &[&seq.to_le_bytes(), message]);
+fn push_deliver(outbox: &mut Outbox, seq: u64, received_nanos: u64, message: &[u8]) {
+    outbox.push(
+        DELIVER,
+        &[&seq.to_le_bytes(), &received_nanos.to_le_bytes(), message],
+    );
 }
 
 fn push_notice(outbox: &mut Outbox, seq: u64, notice: Notice) {

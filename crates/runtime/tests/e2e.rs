@@ -14,7 +14,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use gapless_client::{AppEnd, ChannelConfig, InboundRecord, Start};
+use gapless_client::{AppEnd, ChannelConfig, InboundRecord, Start, monotonic_nanos};
 use gapless_codec::{Decoded, Limits, decode, tag};
 use gapless_dict::Version;
 use gapless_runtime::{
@@ -297,7 +297,18 @@ fn application_process() {
             std::thread::yield_now();
             continue;
         };
-        if let InboundRecord::Application { message, .. } = record {
+        if let InboundRecord::Application {
+            message,
+            received_nanos,
+            ..
+        } = record
+        {
+            // The gateway's receive time is on the host clock this process reads too.
+            let waited = monotonic_nanos().checked_sub(received_nanos);
+            assert!(
+                waited.is_some_and(|waited| waited < TIME_LIMIT.as_nanos() as u64),
+                "received at {received_nanos} ns is not a recent time on this host's clock"
+            );
             let Decoded::Message(msg) = decode(message, &Limits::default()) else {
                 panic!("the gateway delivered a message that does not frame");
             };

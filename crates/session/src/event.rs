@@ -3,14 +3,21 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::time::Instant;
+
 /// Something the application should know or act on. Returned by
 /// [`Session::poll_event`](crate::Session::poll_event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event<'a> {
     /// The Logon handshake completed; `reset` says whether sequence numbers started over.
     LoggedOn { reset: bool },
-    /// An application message that had been held behind a gap, released in MsgSeqNum order.
-    Application { seq: u64, message: &'a [u8] },
+    /// An application message that had been held behind a gap, released in MsgSeqNum order;
+    /// `received` is the `now` it arrived with.
+    Application {
+        seq: u64,
+        message: &'a [u8],
+        received: Instant,
+    },
     /// A gap opened: messages `begin..=end` are missing (`end` is the last one seen minus one)
     /// and a ResendRequest went out.
     GapDetected { begin: u64, end: u64 },

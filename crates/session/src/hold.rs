@@ -13,6 +13,8 @@ pub(crate) struct Held {
     /// once, so that two sides recovering from each other cannot deadlock; a Logon is answered
     /// before its gap is asked for), so on release it only advances the sequence.
     pub(crate) handled: bool,
+    /// When it arrived: the application learns how long it waited.
+    pub(crate) received: Instant,
 }
 
 /// Held messages in MsgSeqNum order, with their total size.
@@ -31,7 +33,13 @@ pub(crate) struct HoldQueue {
 
 impl HoldQueue {
     /// Holds `bytes` as `seq`; returns false if `seq` is already held (a duplicate).
-    pub(crate) fn insert(&mut self, seq: u64, bytes: &[u8], handled: bool) -> bool {
+    pub(crate) fn insert(
+        &mut self,
+        seq: u64,
+        bytes: &[u8],
+        handled: bool,
+        received: Instant,
+    ) -> bool {
         if self.messages.contains_key(&seq) {
             return false;
         }
@@ -42,7 +50,14 @@ impl HoldQueue {
             self.bytes += bytes.len();
             bytes.into()
         };
-        self.messages.insert(seq, Held { bytes, handled });
+        self.messages.insert(
+            seq,
+            Held {
+                bytes,
+                handled,
+                received,
+            },
+        );
         true
     }
 
@@ -127,9 +142,9 @@ mod tests {
     #[test]
     fn hold_queue_counts_bytes_and_rejects_duplicates() {
         let mut q = HoldQueue::default();
-        assert!(q.insert(5, b"five", false));
-        assert!(q.insert(7, b"seven", false));
-        assert!(!q.insert(5, b"again", false));
+        assert!(q.insert(5, b"five", false, Instant::from_nanos(0)));
+        assert!(q.insert(7, b"seven", false, Instant::from_nanos(0)));
+        assert!(!q.insert(5, b"again", false, Instant::from_nanos(0)));
         assert_eq!((q.len(), q.bytes()), (2, 9));
         assert!(q.take(6).is_none());
         assert_eq!(q.take(5).map(|h| h.bytes), Some((*b"five").into()));
@@ -139,15 +154,15 @@ mod tests {
     #[test]
     fn hold_queue_placeholders_are_kept_apart() {
         let mut q = HoldQueue::default();
-        q.insert(3, b"three", false);
-        q.insert(4, b"a resend request", true);
+        q.insert(3, b"three", false, Instant::from_nanos(0));
+        q.insert(4, b"a resend request", true, Instant::from_nanos(0));
         assert_eq!((q.len(), q.placeholders(), q.bytes()), (1, 1, 5));
         q.drop_messages();
         assert_eq!((q.len(), q.placeholders(), q.bytes()), (0, 1, 0));
         assert!(q.take(4).is_some_and(|h| h.handled && h.bytes.is_empty()));
         assert!(q.is_empty());
-        q.insert(5, b"", true);
-        q.insert(6, b"six", false);
+        q.insert(5, b"", true, Instant::from_nanos(0));
+        q.insert(6, b"six", false, Instant::from_nanos(0));
         q.purge_below(7);
         assert_eq!((q.len(), q.placeholders(), q.bytes()), (0, 0, 0));
     }
@@ -156,7 +171,7 @@ mod tests {
     fn hold_queue_purge_below_keeps_the_rest() {
         let mut q = HoldQueue::default();
         for seq in 1..=10 {
-            q.insert(seq, &[0; 10], false);
+            q.insert(seq, &[0; 10], false, Instant::from_nanos(0));
         }
         q.purge_below(8);
         assert_eq!((q.len(), q.bytes()), (3, 30));

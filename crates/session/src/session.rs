@@ -405,6 +405,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
                         on_event(Event::Application {
                             seq,
                             message: msg.as_bytes(),
+                            received: now.instant,
                         });
                     }
                 }
@@ -516,6 +517,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
                 return Some(Event::Application {
                     seq,
                     message: &self.released,
+                    received: held.received,
                 });
             }
             self.check_recovered();
@@ -618,7 +620,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             self.advance_target(seq.saturating_add(1));
         } else {
             // The Logon is handled; only its number is left to account for.
-            self.hold.insert(seq, logon.as_bytes(), true);
+            self.hold.insert(seq, logon.as_bytes(), true, now.instant);
             self.note_held_count();
             self.open_gap(now, expected, seq);
         }
@@ -706,7 +708,7 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         if handled {
             self.on_resend_request(now, msg, seq);
         }
-        if !self.hold.insert(seq, msg.as_bytes(), handled) {
+        if !self.hold.insert(seq, msg.as_bytes(), handled, now.instant) {
             self.counters.duplicates_dropped += 1;
             return;
         }

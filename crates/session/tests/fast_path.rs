@@ -1,10 +1,10 @@
-//! The network core's fast path: the screen it applies to in-order application messages, and
-//! the session accounting for messages it did not see.
+//! The network core's fast path: the screen it applies to in-order application messages, the
+//! session accounting for messages it did not see, and the arrival time a held message keeps.
 
 use gapless_codec::value::UtcTimestamp;
 use gapless_codec::{Decoded, Limits, checksum, decode};
 use gapless_dict::Version;
-use gapless_session::{Instant, Now, Role, Session, SessionConfig, State};
+use gapless_session::{Event, Instant, Now, Role, Session, SessionConfig, State};
 use gapless_store::MemoryStore;
 
 const T0: i64 = 1_795_500_000_000_000_000;
@@ -106,4 +106,25 @@ impl ReplaceBytes for Vec<u8> {
         let end = text.rfind("10=").unwrap();
         message(&text[start..end].replacen(from, to, 1).replace('\x01', "|"))
     }
+}
+
+#[test]
+fn recovering_release_carries_each_message_arrival_time() {
+    let mut session = logged_on();
+    let at = |nanos| {
+        Now::new(
+            Instant::from_nanos(nanos),
+            UtcTimestamp::from_unix_nanos(T0),
+        )
+    };
+    session.handle_bytes(at(10), &report(3, ""), |_| {});
+    session.handle_bytes(at(20), &report(4, ""), |_| {});
+    assert!(session.is_recovering());
+    let mut released = Vec::new();
+    session.handle_bytes(at(30), &report(2, ""), |event| {
+        if let Event::Application { seq, received, .. } = event {
+            released.push((seq, received.as_nanos()));
+        }
+    });
+    assert_eq!(released, [(2, 30), (3, 10), (4, 20)]);
 }

@@ -615,7 +615,7 @@ impl<'t> Sim<'t> {
                 break;
             };
             let delivery = match &event {
-                Event::Application { seq, message } => {
+                Event::Application { seq, message, .. } => {
                     let counter = match decode(message, &Limits::default()) {
                         Decoded::Message(msg) => counter_of(&msg),
                         _ => None,

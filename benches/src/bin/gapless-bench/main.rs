@@ -16,7 +16,9 @@
 //! - `stream --rate R`: the venue streams ExecutionReports; latency from the venue's
 //!   TransactTime (µs precision, the same host clock) to the application reading the message
 //!   from its ring, and the sustained rate. `R = 0` is as fast as the connection goes: the
-//!   throughput figure.
+//!   throughput figure. A second figure, `read-to-app-<R>`, is the wire-to-application time
+//!   inside the gateway: from the receive call that returned a message's last bytes (the
+//!   record's `received_nanos`) to the application reading it.
 //! - `gap --size S --repeats K`: the venue drops S consecutive messages K times; the figure is the
 //!   Recovered event's `after_nanos` (gap detection to release of the last held message), the
 //!   resend rate, and the memory held per queued message.

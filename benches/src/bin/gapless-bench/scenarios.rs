@@ -4,7 +4,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gapless_client::{AppEnd, InboundRecord, SessionEvent};
+use gapless_client::{AppEnd, InboundRecord, SessionEvent, monotonic_nanos};
 use gapless_codec::value::{TimePrecision, UtcTimestamp, write_u64};
 use gapless_codec::{Decoded, Limits, decode, tag};
 use gapless_venue::{FaultConfig, StreamCheck, stream_position};
@@ -280,7 +280,7 @@ pub fn roundtrip(options: &Options, results: &Results) -> Result<(), BenchError>
 }
 
 // ---------------------------------------------------------------------------------------------
-// Stream: wire (venue TransactTime) to application, and throughput
+// Stream: wire (venue TransactTime) to application, gateway read to application, and throughput
 
 /// The venue's stream as the application checks it: ExecID 1, 2, 3, ... exactly once, in order.
 #[derive(Debug)]
@@ -291,6 +291,8 @@ struct Stream {
     first_at: Option<Instant>,
     last_at: Option<Instant>,
     latency: Histogram<u64>,
+    /// From the gateway reading a message's bytes to the application reading its record.
+    read_to_app: Histogram<u64>,
     errors: u64,
     // Gap figures.
     gaps: u64,
@@ -312,6 +314,7 @@ impl Stream {
             first_at: None,
             last_at: None,
             latency: new_histogram(),
+            read_to_app: new_histogram(),
             errors: 0,
             gaps: 0,
             recovery: new_histogram(),
@@ -324,7 +327,9 @@ impl Stream {
         }
     }
 
-    fn on_message(&mut self, message: &[u8]) {
+    fn on_message(&mut self, received_nanos: u64, message: &[u8]) {
+        let in_gateway = monotonic_nanos().saturating_sub(received_nanos);
+        let _ = self.read_to_app.record(in_gateway.max(1));
         let now = Instant::now();
         let wall = unix_nanos();
         self.first_at.get_or_insert(now);
@@ -388,7 +393,11 @@ impl App for Stream {
     fn step(&mut self, app: &mut AppEnd, gateway: &BenchGateway) -> bool {
         let mut errors = self.errors;
         let worked = drain(app, &mut errors, |record| match record {
-            InboundRecord::Application { message, .. } => self.on_message(message),
+            InboundRecord::Application {
+                received_nanos,
+                message,
+                ..
+            } => self.on_message(received_nanos, message),
             InboundRecord::Event { event, .. } => self.on_event(&event),
         });
         self.errors = errors;
@@ -423,6 +432,7 @@ pub fn stream(options: &Options, results: &Results) -> Result<(), BenchError> {
     } else {
         format!("wire-{}.gapless", rate_label(rate))
     };
+    let read_to_app_name = format!("read-to-app-{}.gapless", rate_label(rate));
     let name = options.str_or("name", &default_name).to_string();
     let mut venue = harness::venue_config();
     venue.messages = count;
@@ -442,6 +452,14 @@ pub fn stream(options: &Options, results: &Results) -> Result<(), BenchError> {
         memory_note(&outcome)
     );
     results.latency(&name, &app.latency, app.rate(), &note)?;
+    results.latency(
+        &read_to_app_name,
+        &app.read_to_app,
+        app.rate(),
+        "from the gateway's receive call returning the message's last bytes to the application \
+         taking its record from the ring (host monotonic clock, both ends); no QuickFIX \
+         counterpart: its application callback sees no receive time",
+    )?;
     Ok(())
 }
 

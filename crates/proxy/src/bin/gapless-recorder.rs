@@ -178,7 +178,7 @@ fn main() -> ExitCode {
         }
         let outcome = match app.peek() {
             Ok(None) => None,
-            Ok(Some(InboundRecord::Application { seq, message })) => {
+            Ok(Some(InboundRecord::Application { seq, message, .. })) => {
                 Some(recorder.observe(seq, message))
             }
             Ok(Some(InboundRecord::Event { seq, event })) => {

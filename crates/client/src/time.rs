@@ -1,0 +1,32 @@
+//! The host's monotonic clock, shared by the gateway and the applications attached to it.
+
+/// Nanoseconds on the host's monotonic clock (`CLOCK_MONOTONIC`): the clock the gateway stamps
+/// application records with ([`InboundRecord::Application`](crate::InboundRecord)), the same in
+/// every process of the host, so an application subtracts the stamp from this to get the time
+/// from the network to itself.
+pub fn monotonic_nanos() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    // The monotonic clock counts from boot: never negative.
+    (now.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_clock_agrees_with_std_instant() {
+        let before = monotonic_nanos();
+        let elapsed = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let measured = elapsed.elapsed().as_nanos() as u64;
+        let after = monotonic_nanos();
+        assert!(
+            after - before >= measured,
+            "{} < {measured}",
+            after - before
+        );
+    }
+}
