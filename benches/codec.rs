@@ -3,7 +3,9 @@
 //! Decoding, per message, on both sides: frame the message, check BodyLength, verify the
 //! CheckSum, split every field, then read MsgType and SenderCompID as bytes, MsgSeqNum as an
 //! integer and SendingTime as a timestamp. Encoding: a NewOrderSingle with the standard header and
-//! ten body fields, into a buffer reused across iterations. Results: docs/performance.md.
+//! ten body fields, into a buffer reused across iterations. Validation: the same messages checked
+//! against the FIX.4.4 dictionary with every check on (what the gateway's inbound screen does),
+//! beside the decode of the same bytes as the in-run reference. Results: docs/performance.md.
 
 use std::hint::black_box;
 
@@ -12,6 +14,7 @@ use fefix::prelude::*;
 use fefix::tagvalue::{Config, FvWrite};
 use gapless_codec::value::{Decimal, TimePrecision, UtcTimestamp};
 use gapless_codec::{Decoded, EncodeError, Encoder, Limits, StandardHeader, checksum, decode};
+use gapless_dict::{SessionDictionary, ValidationOptions, Version, validate};
 
 /// A partial fill as a venue sends it: 23 fields, 200 bytes framed.
 const EXECUTION_REPORT: &str = "35=8|34=1042|49=VENUE|52=20261124-06:07:35.123|56=CLIENT01|\
@@ -178,5 +181,30 @@ fn encoding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decoding, encoding);
+fn validation(c: &mut Criterion) {
+    let limits = Limits::default();
+    let dictionary = SessionDictionary::new(Version::Fix44);
+    let options = ValidationOptions::default();
+    for (name, body) in [
+        ("execution_report", EXECUTION_REPORT),
+        ("new_order_single", NEW_ORDER_SINGLE),
+    ] {
+        let bytes = frame(body);
+        let Decoded::Message(message) = decode(&bytes, &limits) else {
+            panic!("{name} does not frame");
+        };
+        validate(&dictionary, &message, &options).expect("the dictionary accepts the message");
+        let mut group = c.benchmark_group(format!("validate/{name} ({} bytes)", bytes.len()));
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("decode (reference)", |b| {
+            b.iter(|| decode(black_box(&bytes), &limits))
+        });
+        group.bench_function("validate", |b| {
+            b.iter(|| validate(&dictionary, black_box(&message), &options))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, decoding, encoding, validation);
 criterion_main!(benches);

@@ -74,6 +74,12 @@ enum MemberSpec {
 }
 
 impl MemberSpec {
+    fn required(&self) -> bool {
+        match self {
+            MemberSpec::Field { required, .. } | MemberSpec::Group { required, .. } => *required,
+        }
+    }
+
     fn tag(&self) -> u32 {
         match self {
             MemberSpec::Field { tag, .. } | MemberSpec::Group { tag, .. } => *tag,
@@ -302,6 +308,13 @@ fn field_type_variant(xml_type: &str) -> &'static str {
     }
 }
 
+/// How a member set finds a tag: a table indexed by tag, or a binary search of the sorted tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    Dense,
+    Search,
+}
+
 /// Writes one dictionary's statics; group layouts are deduplicated within the dictionary.
 struct Emitter<'s> {
     prefix: &'s str,
@@ -341,6 +354,15 @@ impl<'s> Emitter<'s> {
         }
         out.push_str("];\n");
 
+        // Tag -> position in the fields + 1 (0: no such field), so that the lookup made for every
+        // field of every inbound message is one load instead of a binary search.
+        let max_tag = spec.fields.iter().map(|f| f.tag).max().unwrap_or(0);
+        let mut slots = vec![0u16; max_tag as usize + 1];
+        for (index, field) in spec.fields.iter().enumerate() {
+            slots[field.tag as usize] = u16::try_from(index + 1).map_err(|e| e.to_string())?;
+        }
+        writeln!(out, "static {p}_FIELD_SLOTS: &[u16] = &{slots:?};").map_err(fmt_err)?;
+
         let mut names: Vec<(&str, u32)> = spec
             .fields
             .iter()
@@ -356,11 +378,13 @@ impl<'s> Emitter<'s> {
         )
         .map_err(fmt_err)?;
 
-        let header = self.member_set(&spec.header, out)?;
-        let trailer = self.member_set(&spec.trailer, out)?;
+        // Every inbound field is looked up in the header and the trailer first: those two sets
+        // get a table indexed by tag. Bodies are many and larger, and keep the binary search.
+        let header = self.member_set(&spec.header, Lookup::Dense, out)?;
+        let trailer = self.member_set(&spec.trailer, Lookup::Dense, out)?;
         let mut messages = String::new();
         for message in &spec.messages {
-            let body = self.member_set(&message.body, out)?;
+            let body = self.member_set(&message.body, Lookup::Search, out)?;
             writeln!(
                 messages,
                 "MessageDef{{msg_type:{:?},name:{:?},category:Category::{},body:{body}}},",
@@ -373,14 +397,20 @@ impl<'s> Emitter<'s> {
         writeln!(
             out,
             "pub(crate) static {p}: Dictionary = Dictionary{{version:Version::{variant},\
-             fields:{p}_FIELDS,field_names:{p}_FIELD_NAMES,data_fields:{p}_DATA_FIELDS,\
+             fields:{p}_FIELDS,field_slots:{p}_FIELD_SLOTS,field_names:{p}_FIELD_NAMES,\
+             data_fields:{p}_DATA_FIELDS,\
              header:{header},trailer:{trailer},messages:&[\n{messages}]}};"
         )
         .map_err(fmt_err)
     }
 
     /// Returns a `MemberSet` expression, writing the statics of any groups it uses first.
-    fn member_set(&mut self, members: &[MemberSpec], out: &mut String) -> Result<String, String> {
+    fn member_set(
+        &mut self,
+        members: &[MemberSpec],
+        lookup: Lookup,
+        out: &mut String,
+    ) -> Result<String, String> {
         let fmt_err = |e: std::fmt::Error| e.to_string();
         let mut list = String::new();
         for member in members {
@@ -408,7 +438,24 @@ impl<'s> Emitter<'s> {
             }
         }
         by_tag.sort();
-        Ok(format!("MemberSet{{members:&[{list}],by_tag:&{by_tag:?}}}"))
+        let required: Vec<(u32, u16)> = members
+            .iter()
+            .enumerate()
+            .filter(|(_, member)| member.required())
+            .map(|(index, member)| (member.tag(), index as u16))
+            .collect();
+        let mut slots: Vec<u16> = Vec::new();
+        if lookup == Lookup::Dense {
+            let max_tag = by_tag.iter().map(|&(tag, _)| tag).max().unwrap_or(0);
+            slots.resize(max_tag as usize + 1, 0);
+            for &(tag, index) in &by_tag {
+                slots[tag as usize] = index + 1;
+            }
+        }
+        Ok(format!(
+            "MemberSet{{members:&[{list}],by_tag:&{by_tag:?},slots:&{slots:?},\
+             required:&{required:?}}}"
+        ))
     }
 
     fn group(
@@ -418,7 +465,7 @@ impl<'s> Emitter<'s> {
         out: &mut String,
     ) -> Result<String, String> {
         self.max_group_members = self.max_group_members.max(members.len());
-        let set = self.member_set(members, out)?;
+        let set = self.member_set(members, Lookup::Search, out)?;
         let definition = format!("GroupDef{{count_tag:{count_tag},members:{set}}}");
         if let Some(name) = self.groups.get(&definition) {
             return Ok(name.clone());

@@ -163,6 +163,12 @@ pub struct MemberSet {
     members: &'static [Member],
     /// `(tag, index into members)`, sorted by tag.
     by_tag: &'static [(u32, u16)],
+    /// Indexed by tag: position in `members` + 1, or 0. Only for the header and the trailer,
+    /// which every inbound field is looked up in; empty elsewhere (`by_tag` is searched).
+    slots: &'static [u16],
+    /// `(tag, index into members)` of the required members, in dictionary order: what a
+    /// message is checked against, without walking the optional ones.
+    required: &'static [(u32, u16)],
 }
 
 impl MemberSet {
@@ -171,8 +177,17 @@ impl MemberSet {
         self.members
     }
 
+    /// The required members' `(tag, position)`, in dictionary order.
+    pub const fn required(&self) -> &'static [(u32, u16)] {
+        self.required
+    }
+
     /// The position of `tag` among the members.
     pub fn position(&self, tag: u32) -> Option<usize> {
+        if !self.slots.is_empty() {
+            let slot = *self.slots.get(usize::try_from(tag).ok()?)?;
+            return slot.checked_sub(1).map(usize::from);
+        }
         self.by_tag
             .binary_search_by_key(&tag, |&(t, _)| t)
             .ok()
@@ -264,6 +279,8 @@ pub struct Dictionary {
     version: Version,
     /// Sorted by tag.
     fields: &'static [FieldDef],
+    /// Indexed by tag: the field's position in `fields` + 1, or 0 for no such field.
+    field_slots: &'static [u16],
     /// `(name, tag)`, sorted by name.
     field_names: &'static [(&'static str, u32)],
     /// `(length tag, data tag)`, sorted by length tag.
@@ -310,10 +327,8 @@ impl Dictionary {
 
     /// The field with `tag`.
     pub fn field(&self, tag: u32) -> Option<&'static FieldDef> {
-        self.fields
-            .binary_search_by_key(&tag, |f| f.tag)
-            .ok()
-            .map(|i| &self.fields[i])
+        let slot = *self.field_slots.get(usize::try_from(tag).ok()?)?;
+        self.fields.get(usize::from(slot.checked_sub(1)?))
     }
 
     /// The field called `name`, e.g. `ClOrdID`.

@@ -258,19 +258,19 @@ pub fn validate(
     if opts.check_required {
         let transport = session.transport();
         // An unknown MsgType (with its check off) has no body to require anything of.
-        let body = message.map_or(&[][..], |(_, m)| m.body().members());
-        for members in [
-            transport.header().members(),
-            transport.trailer().members(),
+        let body = message.map_or(&[][..], |(_, m)| m.body().required());
+        for required in [
+            transport.header().required(),
+            transport.trailer().required(),
             body,
         ] {
-            if let Some(missing) = members
+            if let Some(&(missing, _)) = required
                 .iter()
-                .find(|m| m.is_required() && !validator.seen.contains(m.tag()))
+                .find(|&&(tag, _)| !validator.seen.contains(tag))
             {
                 return Err(Rejection::new(
                     SessionRejectReason::RequiredTagMissing,
-                    missing.tag(),
+                    missing,
                 ));
             }
         }
@@ -501,15 +501,12 @@ impl<'a> Validator<'a, '_> {
             return;
         }
         let missing = members
-            .members()
+            .required()
             .iter()
-            .enumerate()
-            .find(|(index, m)| m.is_required() && !instance.contains(*index));
-        if let Some((_, member)) = missing {
-            self.group_required = Some(Rejection::new(
-                SessionRejectReason::RequiredTagMissing,
-                member.tag(),
-            ));
+            .find(|&&(_, index)| !instance.contains(usize::from(index)));
+        if let Some(&(tag, _)) = missing {
+            self.group_required =
+                Some(Rejection::new(SessionRejectReason::RequiredTagMissing, tag));
         }
     }
 }

@@ -12,6 +12,51 @@ fn every_dictionary_reports_its_own_version() {
 }
 
 #[test]
+fn lookup_tables_agree_with_the_definitions() {
+    fn check_set(set: &MemberSet) {
+        let required: Vec<(u32, u16)> = set
+            .members()
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.is_required())
+            .map(|(i, m)| (m.tag(), i as u16))
+            .collect();
+        assert_eq!(set.required(), required.as_slice());
+        for &(tag, index) in set.by_tag {
+            assert_eq!(set.position(tag), Some(usize::from(index)));
+        }
+        let found = (0..=set.slots.len() as u32 + 1)
+            .filter(|&tag| set.position(tag).is_some())
+            .count();
+        assert!(set.slots.is_empty() || found == set.by_tag.len());
+        for member in set.members() {
+            if let Some(group) = member.group() {
+                check_set(group.members());
+            }
+        }
+    }
+    for dict in all() {
+        for field in dict.fields() {
+            assert_eq!(
+                dict.field(field.tag).map(|f| f.tag),
+                Some(field.tag),
+                "{dict:?}"
+            );
+        }
+        let defined = (0..=dict.field_slots.len() as u32 + 1)
+            .filter(|&tag| dict.field(tag).is_some())
+            .count();
+        assert_eq!(defined, dict.fields().len(), "{dict:?}");
+        assert!(dict.field(u32::MAX).is_none());
+        check_set(dict.header());
+        check_set(dict.trailer());
+        for message in dict.messages() {
+            check_set(message.body());
+        }
+    }
+}
+
+#[test]
 fn every_table_is_sorted_for_binary_search() {
     fn check_set(set: &MemberSet) {
         assert!(set.by_tag.windows(2).all(|w| w[0].0 < w[1].0));
