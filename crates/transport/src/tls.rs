@@ -24,6 +24,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
@@ -48,6 +49,8 @@ pub enum TlsFailure {
     NoCertificate,
     /// The peer sent a fatal alert: it refused our certificate or our parameters.
     PeerAlert,
+    /// The handshake did not complete within [`TlsSettings::handshake_timeout`].
+    HandshakeTimeout,
     /// Any other handshake or record-layer error.
     Protocol,
 }
@@ -208,10 +211,23 @@ pub struct TlsClient {
 
 /// Which addresses speak TLS: listening addresses with their server configuration, and peer
 /// addresses with their client configuration. Everything else is plaintext.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TlsSettings {
     servers: Vec<(SocketAddr, Arc<ServerConfig>)>,
     clients: Vec<(SocketAddr, TlsClient)>,
+    /// How long a connection may take from its start to a completed handshake (10 s by
+    /// default): a peer that accepts TCP and never answers is closed, not waited on forever.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            servers: Vec::new(),
+            clients: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl TlsSettings {
@@ -271,6 +287,8 @@ struct TlsConn {
     announce: bool,
     /// `Closed` was reported; nothing more is read or written.
     ended: bool,
+    /// When the handshake must have completed.
+    handshake_deadline: Instant,
 }
 
 /// A [`Transport`] that runs TLS on the addresses [`TlsSettings`] names, over `T`.
@@ -307,6 +325,7 @@ impl<T: Transport> TlsTransport<T> {
             tcp_up,
             announce: !tcp_up,
             ended: false,
+            handshake_deadline: Instant::now() + self.settings.handshake_timeout,
         }
     }
 
@@ -419,7 +438,19 @@ fn pump<T: Transport>(
     c: &mut TlsConn,
     events: &mut VecDeque<Event>,
 ) -> usize {
-    if c.ended || !c.tcp_up {
+    if c.ended {
+        return 0;
+    }
+    // The clock is read only while a handshake is in progress.
+    if c.tls.is_handshaking() && Instant::now() >= c.handshake_deadline {
+        c.ended = true;
+        events.push_back(Event::Closed {
+            conn,
+            reason: CloseReason::Tls(TlsFailure::HandshakeTimeout),
+        });
+        return 1;
+    }
+    if !c.tcp_up {
         return 0;
     }
     let mut work = flush_tls(inner, conn, &mut c.tls);

@@ -1,4 +1,4 @@
-//! `TlsTransport` over the socket backend, with a self-signed certificate generated here by
+//! `TlsTransport` over the socket backend (and once over io_uring), with a self-signed certificate generated here by
 //! rcgen: bytes both ways after the handshake, a client that trusts another CA, a plaintext peer
 //! on a TLS port, mutual TLS with and without a client certificate; and the allocations of the
 //! steady state, measured (docs/configuration.md reports the figure).
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use gapless_testkit::{CountingAllocator, allocations_during, counts_allocations};
 use gapless_transport::{
     CloseReason, ConnId, Event, SocketTransport, TlsClientFiles, TlsFailure, TlsServerFiles,
-    TlsSettings, TlsTransport, Transport, TransportConfig,
+    TlsSettings, TlsTransport, Transport, TransportConfig, UringConfig, UringTransport,
 };
 
 #[global_allocator]
@@ -37,29 +37,52 @@ fn self_signed(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
 
 type Tls = TlsTransport<SocketTransport>;
 
-/// A TLS listener on loopback; returns the transport and the bound address.
-fn tls_server(files: &TlsServerFiles) -> (Tls, SocketAddr) {
+fn socket() -> SocketTransport {
+    SocketTransport::new(config())
+}
+
+fn uring() -> UringTransport {
+    UringTransport::new(config(), UringConfig::default()).unwrap()
+}
+
+/// A TLS listener on loopback over `inner`; returns the transport and the bound address.
+fn tls_server_over<T: Transport>(
+    inner: T,
+    files: &TlsServerFiles,
+) -> (TlsTransport<T>, SocketAddr) {
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut settings = TlsSettings::default();
     settings.add_server(listen, files.load().unwrap()).unwrap();
-    let mut server = TlsTransport::new(SocketTransport::new(config()), config(), settings);
+    let mut server = TlsTransport::new(inner, config(), settings);
     let (_, bound) = server.listen(listen).unwrap();
     (server, bound)
 }
 
-fn tls_client(addr: SocketAddr, files: &TlsClientFiles) -> Tls {
+fn tls_client_over<T: Transport>(
+    inner: T,
+    addr: SocketAddr,
+    files: &TlsClientFiles,
+) -> TlsTransport<T> {
     let mut settings = TlsSettings::default();
     settings.add_client(addr, files.load().unwrap()).unwrap();
-    TlsTransport::new(SocketTransport::new(config()), config(), settings)
+    TlsTransport::new(inner, config(), settings)
+}
+
+fn tls_server(files: &TlsServerFiles) -> (Tls, SocketAddr) {
+    tls_server_over(socket(), files)
+}
+
+fn tls_client(addr: SocketAddr, files: &TlsClientFiles) -> Tls {
+    tls_client_over(socket(), addr, files)
 }
 
 /// Polls both until `done` or a 20-second deadline, collecting their events.
-fn poll_both(
-    a: &mut Tls,
-    b: &mut Tls,
+fn poll_both<A: Transport, B: Transport>(
+    a: &mut A,
+    b: &mut B,
     events: &mut Vec<(char, Event)>,
     what: &str,
-    mut done: impl FnMut(&mut Tls, &mut Tls, &[(char, Event)]) -> bool,
+    mut done: impl FnMut(&mut A, &mut B, &[(char, Event)]) -> bool,
 ) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done(a, b, events) {
@@ -118,7 +141,7 @@ fn fixture() -> Fixture {
 }
 
 /// Connects a client to a server and completes the handshake; returns (client conn, server conn).
-fn handshake(server: &mut Tls, client: &mut Tls, addr: SocketAddr) -> (ConnId, ConnId) {
+fn handshake<T: Transport>(server: &mut T, client: &mut T, addr: SocketAddr) -> (ConnId, ConnId) {
     let conn = client.connect(addr).unwrap();
     let mut events = Vec::new();
     poll_both(server, client, &mut events, "handshake", |_, _, events| {
@@ -132,7 +155,13 @@ fn handshake(server: &mut Tls, client: &mut Tls, addr: SocketAddr) -> (ConnId, C
 
 /// Sends `bytes` from one side and polls until the other has received them all, consuming as
 /// they arrive (the receive buffer is smaller than the largest transfer).
-fn transfer(from: &mut Tls, from_conn: ConnId, to: &mut Tls, to_conn: ConnId, bytes: &[u8]) {
+fn transfer<T: Transport>(
+    from: &mut T,
+    from_conn: ConnId,
+    to: &mut T,
+    to_conn: ConnId,
+    bytes: &[u8],
+) {
     let mut sent = 0;
     let mut got = Vec::with_capacity(bytes.len());
     let mut events = Vec::new();
@@ -150,11 +179,8 @@ fn transfer(from: &mut Tls, from_conn: ConnId, to: &mut Tls, to_conn: ConnId, by
     assert!(events.is_empty(), "unexpected events {events:?}");
 }
 
-#[test]
-fn test_handshaken_connection_carries_plaintext_both_ways() {
-    let f = fixture();
-    let (mut server, addr) = tls_server(&f.server);
-    let mut client = tls_client(addr, &f.client);
+/// Bytes both ways, larger than a record and than the receive buffer, then an orderly close.
+fn carries_plaintext_both_ways<T: Transport>(mut server: T, mut client: T, addr: SocketAddr) {
     let (c, s) = handshake(&mut server, &mut client, addr);
     transfer(
         &mut client,
@@ -174,6 +200,22 @@ fn test_handshaken_connection_carries_plaintext_both_ways() {
         closed(e, 'a').is_some()
     });
     assert_eq!(closed(&events, 'a'), Some(CloseReason::PeerClosed));
+}
+
+#[test]
+fn test_handshaken_connection_carries_plaintext_both_ways() {
+    let f = fixture();
+    let (server, addr) = tls_server(&f.server);
+    let client = tls_client(addr, &f.client);
+    carries_plaintext_both_ways(server, client, addr);
+}
+
+#[test]
+fn test_handshaken_connection_over_io_uring_carries_plaintext_both_ways() {
+    let f = fixture();
+    let (server, addr) = tls_server_over(uring(), &f.server);
+    let client = tls_client_over(uring(), addr, &f.client);
+    carries_plaintext_both_ways(server, client, addr);
 }
 
 #[test]
@@ -247,6 +289,31 @@ fn test_handshaking_server_with_plaintext_peer_closes() {
     let mut reply = Vec::new();
     let _ = peer.read_to_end(&mut reply);
     assert!(reply.is_empty() || reply[0] == 0x15, "reply {reply:?}");
+}
+
+#[test]
+fn test_handshaking_client_with_silent_server_times_out() {
+    let f = fixture();
+    // Accepts TCP (the kernel does) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let mut settings = TlsSettings::default();
+    settings.handshake_timeout = Duration::from_millis(200);
+    settings.add_client(addr, f.client.load().unwrap()).unwrap();
+    let mut client = TlsTransport::new(socket(), config(), settings);
+    client.connect(addr).unwrap();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(20);
+    let reason = loop {
+        client.poll();
+        if let Some(Event::Closed { reason, .. }) = client.next_event() {
+            break reason;
+        }
+        assert!(Instant::now() < deadline, "never timed out");
+        std::thread::yield_now();
+    };
+    assert_eq!(reason, CloseReason::Tls(TlsFailure::HandshakeTimeout));
+    assert!(started.elapsed() >= Duration::from_millis(200));
 }
 
 #[test]
