@@ -76,6 +76,17 @@ const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn run(config_path: &std::path::Path, port: Option<u16>) -> Result<(), AcceptorError> {
     let config = Config::load(config_path).map_err(AcceptorError::Config)?;
     let specs = config.sessions().map_err(AcceptorError::Config)?;
+    if config
+        .sessions
+        .iter()
+        .any(|s| s.tls.is_some() || s.username.is_some())
+    {
+        return Err(AcceptorError::Config(ConfigError::Invalid(
+            "gapless acceptor (the conformance harness) has no TLS or credential checks; \
+             use gapless run"
+                .into(),
+        )));
+    }
     let slots: Vec<Arc<SessionSlot>> =
         specs.into_iter().map(open_slot).collect::<Result<_, _>>()?;
     let Some(acceptor) = &config.acceptor else {

@@ -207,6 +207,15 @@ pub struct SessionEntry {
     /// Acceptor: source addresses allowed to log on; empty allows any.
     #[serde(default)]
     pub allowed_peers: Vec<String>,
+    /// Acceptor: the Username (553) the peer's Logon must carry; initiator: the one we send.
+    /// With `password_file` or `password_env` (docs/configuration.md).
+    pub username: Option<String>,
+    /// A file holding the password (a trailing newline is ignored).
+    pub password_file: Option<PathBuf>,
+    /// The name of an environment variable holding the password.
+    pub password_env: Option<String>,
+    /// TLS on this session's connection (`crate::security::TlsEntry`).
+    pub tls: Option<crate::security::TlsEntry>,
     /// Initiator: `HOST:PORT` of the peer.
     pub connect: Option<String>,
     /// Initiator: first reconnection delay in milliseconds, doubling up to `reconnect_max_ms`.
@@ -580,6 +589,8 @@ impl Config {
         };
         runtime.message_log = gateway.message_log.clone();
         runtime.shutdown_timeout = Duration::from_secs(gateway.shutdown_timeout);
+        let dpdk = gateway.transport == TransportName::Dpdk;
+        crate::security::apply(&self.sessions, &mut runtime, dpdk)?;
         Ok(runtime)
     }
 }

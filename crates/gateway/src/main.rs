@@ -16,6 +16,7 @@ mod demo;
 mod dpdk;
 mod echo;
 mod run;
+mod security;
 mod stat;
 
 use std::path::PathBuf;

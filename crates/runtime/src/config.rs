@@ -9,9 +9,9 @@ use std::time::Duration;
 use gapless_client::{ChannelConfig, Start};
 use gapless_session::SessionConfig;
 use gapless_store::Durability;
-use gapless_transport::{TransportConfig, UringConfig};
+use gapless_transport::{TlsSettings, TransportConfig, UringConfig};
 
-use crate::IdleStrategy;
+use crate::{IdleStrategy, SharedLogonCheck};
 
 /// How the work is spread over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,13 @@ pub struct RuntimeConfig {
     pub message_log: Option<PathBuf>,
     /// How long shutdown waits for the Logout handshakes.
     pub shutdown_timeout: Duration,
+    /// The addresses that speak TLS (listening addresses of acceptors, peer addresses of
+    /// initiators); empty for none. [`crate::run`] then wraps the backend in a
+    /// `gapless_transport::TlsTransport`.
+    pub tls: TlsSettings,
+    /// The application's check of incoming Logons (Username and Password); `None` accepts any
+    /// Logon that passes the CompID and address checks.
+    pub logon_check: Option<SharedLogonCheck>,
 }
 
 impl RuntimeConfig {
@@ -158,6 +165,8 @@ impl RuntimeConfig {
             idle: IdleStrategy::Spin,
             message_log: None,
             shutdown_timeout: Duration::from_secs(5),
+            tls: TlsSettings::default(),
+            logon_check: None,
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
     GatewaySession, Notice, Output, PendingConnections, Reconnect, Stats, drain_session,
-    route_first_message, take_application_record,
+    log_tls_failure, route_first_message, take_application_record,
 };
 
 /// Orders are taken from the application only while less than this is waiting in the socket's
@@ -298,6 +298,8 @@ impl<T: Transport> Gateway<T> {
                 }
             }
             NetEvent::Closed { conn, reason } => {
+                let session = self.slots.iter().find(|s| s.conn == Some(conn));
+                log_tls_failure(reason, session.map(|s| s.name.as_str()));
                 if self.pending.remove(conn) {
                     self.transport.close(conn);
                     return;

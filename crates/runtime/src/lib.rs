@@ -43,12 +43,12 @@ pub use config::{
 pub use gateway::{Gateway, StartError};
 pub use idle::IdleStrategy;
 pub use log::{Direction, LogWriter, Logger};
-pub use session_io::GatewayHooks;
+pub use session_io::{GatewayHooks, LogonCheck, LogonRequest, SharedLogonCheck};
 
 use gapless_client::{AppEnd, Channel, GatewayEnd};
 use gapless_session::Session;
 use gapless_store::{AnyStore, FileStore, MemoryStore, MessageStore, StoreConfig};
-use gapless_transport::{SocketTransport, Transport, UringTransport};
+use gapless_transport::{SocketTransport, TlsTransport, Transport, UringTransport};
 
 /// Opens the store a plan names.
 pub fn open_store(plan: &StorePlan) -> Result<AnyStore, gapless_store::OpenError> {
@@ -117,10 +117,13 @@ pub fn open_session(plan: &SessionPlan) -> Result<OpenedSession, StartError> {
             .set_next_target_seq(next)
             .map_err(|error| StartError::Invalid(format!("session {}: {error}", plan.name)))?;
     }
-    let hooks = GatewayHooks::new(match &plan.endpoint {
-        Endpoint::Accept { allowed_peers, .. } => allowed_peers.clone(),
-        Endpoint::Connect { .. } => Vec::new(),
-    });
+    let hooks = GatewayHooks::new(
+        &plan.name,
+        match &plan.endpoint {
+            Endpoint::Accept { allowed_peers, .. } => allowed_peers.clone(),
+            Endpoint::Connect { .. } => Vec::new(),
+        },
+    );
     let config = &plan.session;
     channel.stats().set_identity(
         plan.name.as_bytes(),
@@ -167,15 +170,35 @@ impl From<StartError> for RunError {
 pub fn run(config: &RuntimeConfig, stop: &AtomicBool) -> Result<(), RunError> {
     let transport_config = config.transport_config;
     let uring = config.uring;
-    match config.transport {
-        TransportKind::Socket => run_with(
+    // TLS wraps the backend only when some address uses it: plaintext-only gateways keep the
+    // bare backend.
+    let tls = (!config.tls.is_empty()).then(|| config.tls.clone());
+    match (config.transport, tls) {
+        (TransportKind::Socket, None) => run_with(
             config,
             move || Ok(SocketTransport::new(transport_config)),
             stop,
         ),
-        TransportKind::Uring => run_with(
+        (TransportKind::Socket, Some(tls)) => run_with(
+            config,
+            move || {
+                let inner = SocketTransport::new(transport_config);
+                Ok(TlsTransport::new(inner, transport_config, tls))
+            },
+            stop,
+        ),
+        (TransportKind::Uring, None) => run_with(
             config,
             move || UringTransport::new(transport_config, uring).map_err(RunError::Transport),
+            stop,
+        ),
+        (TransportKind::Uring, Some(tls)) => run_with(
+            config,
+            move || {
+                let inner =
+                    UringTransport::new(transport_config, uring).map_err(RunError::Transport)?;
+                Ok(TlsTransport::new(inner, transport_config, tls))
+            },
             stop,
         ),
     }
@@ -197,13 +220,19 @@ pub fn run_with<T: Transport + 'static>(
 }
 
 /// [`run_with`] for sessions already opened with [`open_session`]: the embedded API. Take the
-/// application's end of an in-process channel ([`OpenedSession::client`]) first.
+/// application's end of an in-process channel ([`OpenedSession::client`]) first. The
+/// configuration's [`RuntimeConfig::logon_check`] is installed in every session's hooks.
 pub fn run_sessions<T: Transport + 'static>(
     config: &RuntimeConfig,
-    sessions: Vec<OpenedSession>,
+    mut sessions: Vec<OpenedSession>,
     make_transport: impl FnOnce() -> Result<T, RunError> + Send + 'static,
     stop: &AtomicBool,
 ) -> Result<(), RunError> {
+    if let Some(check) = &config.logon_check {
+        for opened in &mut sessions {
+            opened.session.hooks_mut().set_logon_check(check.clone());
+        }
+    }
     let (log, logger) = match &config.message_log {
         Some(dir) => {
             let names = config.sessions.iter().map(|s| s.name.clone()).collect();

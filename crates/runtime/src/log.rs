@@ -5,6 +5,7 @@
 //! so). The logger thread reassembles each session's two byte streams, frames them into
 //! messages, and appends `<UTC timestamp> : <message>` lines, the format FIX engines' file logs
 //! use, to `<dir>/<session>.messages.log`.
+//! Password (554) and NewPassword (925) are written as `***`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -136,7 +137,7 @@ impl SessionLog {
                 Decoded::Message(message) => {
                     self.file.write_all(&stamp[..stamp_len])?;
                     self.file.write_all(b" : ")?;
-                    self.file.write_all(message.as_bytes())?;
+                    write_redacted(&mut self.file, message.as_bytes())?;
                     self.file.write_all(b"\n")?;
                     used += message.len();
                 }
@@ -156,6 +157,27 @@ impl SessionLog {
         stream.drain(..used);
         Ok(())
     }
+}
+
+/// Fields whose values never reach the log: Password (554) and NewPassword (925).
+const SECRET_FIELDS: [&[u8]; 2] = [b"554=", b"925="];
+
+/// Writes a message with the values of [`SECRET_FIELDS`] replaced by `***` (the CheckSum then no
+/// longer matches, which marks the line as edited).
+fn write_redacted(out: &mut impl Write, message: &[u8]) -> io::Result<()> {
+    for field in message.split_inclusive(|&b| b == gapless_codec::SOH) {
+        match SECRET_FIELDS
+            .iter()
+            .find(|prefix| field.starts_with(prefix))
+        {
+            Some(prefix) => {
+                out.write_all(prefix)?;
+                out.write_all(b"***\x01")?;
+            }
+            None => out.write_all(field)?,
+        }
+    }
+    Ok(())
 }
 
 fn drain(mut consumer: rtrb::Consumer<u8>, mut logs: Vec<SessionLog>) -> io::Result<()> {
@@ -239,6 +261,18 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(dir.path().join("S1.messages.log")).unwrap(),
             ""
+        );
+    }
+
+    #[test]
+    fn logon_with_password_is_written_redacted() {
+        let mut out = Vec::new();
+        let logon =
+            b"8=FIX.4.4\x019=40\x0135=A\x01553=trader\x01554=hunter2\x01925=next1\x0110=000\x01";
+        write_redacted(&mut out, logon).unwrap();
+        assert_eq!(
+            out,
+            b"8=FIX.4.4\x019=40\x0135=A\x01553=trader\x01554=***\x01925=***\x0110=000\x01"
         );
     }
 

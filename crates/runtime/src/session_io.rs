@@ -3,6 +3,7 @@
 //! counters.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gapless_client::{
@@ -11,30 +12,132 @@ use gapless_client::{
 use gapless_codec::{Decoded, Limits, Message, decode};
 use gapless_session::{DisconnectReason, Event, Hooks, Instant, Now, Session, State};
 use gapless_store::AnyStore;
-use gapless_transport::{ConnId, Transport};
+use gapless_transport::{CloseReason, ConnId, Transport};
 
 use crate::config::Backoff;
 
 /// The session type the runtime runs.
 pub(crate) type GatewaySession = Session<AnyStore, GatewayHooks>;
 
-/// The gateway's session hooks: the source-address allowlist.
+/// What the application's [`LogonCheck`] is shown of a Logon. `Debug` never shows the password.
+#[derive(Clone, Copy)]
+pub struct LogonRequest<'a> {
+    /// The session's name in the configuration.
+    pub session: &'a str,
+    /// Username (553), if the Logon carries one.
+    pub username: Option<&'a [u8]>,
+    /// Password (554), if the Logon carries one.
+    pub password: Option<&'a [u8]>,
+    /// The peer's address.
+    pub peer: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for LogonRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogonRequest")
+            .field("session", &self.session)
+            .field("username", &self.username.map(String::from_utf8_lossy))
+            .field("password", &self.password.map(|_| "<redacted>"))
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+/// The application's check of an acceptor's incoming Logon (Username and Password, say), after
+/// the CompIDs and the source-address allowlist have passed. It runs on the thread that runs the
+/// sessions, inside the poll loop: answer at once, never block. A refusal closes the connection
+/// exactly as a failed CompID or address check does: no reply, nothing that says which check
+/// failed; only our log names it.
+pub trait LogonCheck: Send + Sync {
+    fn check(&self, request: &LogonRequest<'_>) -> bool;
+}
+
+impl<F: Fn(&LogonRequest<'_>) -> bool + Send + Sync> LogonCheck for F {
+    fn check(&self, request: &LogonRequest<'_>) -> bool {
+        self(request)
+    }
+}
+
+/// A [`LogonCheck`] shared by the sessions ([`crate::RuntimeConfig::logon_check`]).
+#[derive(Clone)]
+pub struct SharedLogonCheck(pub Arc<dyn LogonCheck>);
+
+impl std::fmt::Debug for SharedLogonCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedLogonCheck")
+    }
+}
+
+/// The gateway's session hooks: the source-address allowlist, then the application's
+/// [`LogonCheck`]. A refusal is logged with its real reason.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayHooks {
+    session: String,
     allowed_peers: Vec<IpAddr>,
+    check: Option<SharedLogonCheck>,
 }
 
 impl GatewayHooks {
-    /// Hooks that accept Logons only from `allowed_peers` (any address if empty).
-    pub fn new(allowed_peers: Vec<IpAddr>) -> GatewayHooks {
-        GatewayHooks { allowed_peers }
+    /// Hooks for session `session` that accept Logons only from `allowed_peers` (any address if
+    /// empty), with no [`LogonCheck`].
+    pub fn new(session: &str, allowed_peers: Vec<IpAddr>) -> GatewayHooks {
+        GatewayHooks {
+            session: session.to_string(),
+            allowed_peers,
+            check: None,
+        }
+    }
+
+    /// Installs the application's check of Logons.
+    pub fn set_logon_check(&mut self, check: SharedLogonCheck) {
+        self.check = Some(check);
     }
 }
 
 impl Hooks for GatewayHooks {
-    fn accept_logon(&mut self, _logon: &Message<'_>, peer: Option<SocketAddr>) -> bool {
-        self.allowed_peers.is_empty()
-            || peer.is_some_and(|peer| self.allowed_peers.contains(&peer.ip()))
+    fn accept_logon(&mut self, logon: &Message<'_>, peer: Option<SocketAddr>) -> bool {
+        let address_ok = self.allowed_peers.is_empty()
+            || peer.is_some_and(|peer| self.allowed_peers.contains(&peer.ip()));
+        let refused = if !address_ok {
+            "source address not allowed"
+        } else if let Some(SharedLogonCheck(check)) = &self.check
+            && !check.check(&LogonRequest {
+                session: &self.session,
+                username: logon.get(gapless_codec::tag::USERNAME),
+                password: logon.get(gapless_codec::tag::PASSWORD),
+                peer,
+            })
+        {
+            "credentials refused"
+        } else {
+            return true;
+        };
+        log_refusal(peer, Some(&self.session), refused);
+        false
+    }
+}
+
+/// The one log line of a refused connection, whichever check refused it; the peer is told
+/// nothing.
+pub(crate) fn log_refusal(peer: Option<SocketAddr>, session: Option<&str>, reason: &str) {
+    match (peer, session) {
+        (Some(peer), Some(session)) => {
+            tracing::warn!(%peer, session, reason, "connection refused")
+        }
+        (Some(peer), None) => tracing::warn!(%peer, reason, "connection refused"),
+        (None, Some(session)) => tracing::warn!(session, reason, "connection refused"),
+        (None, None) => tracing::warn!(reason, "connection refused"),
+    }
+}
+
+/// Logs a connection the transport ended for a TLS failure (a failed handshake, a plaintext
+/// peer on a TLS port); other ends are logged where they matter to a session.
+pub(crate) fn log_tls_failure(reason: CloseReason, session: Option<&str>) {
+    if let CloseReason::Tls(failure) = reason {
+        match session {
+            Some(session) => tracing::warn!(session, ?failure, "TLS failed, connection closed"),
+            None => tracing::warn!(?failure, "TLS failed, connection closed"),
+        }
     }
 }
 
@@ -440,7 +543,7 @@ impl PendingConnections {
             match verdict {
                 Ok(index) => return Some((index, pending.conn, pending.peer)),
                 Err(reason) => {
-                    tracing::warn!(peer = %pending.peer, reason, "connection refused");
+                    log_refusal(Some(pending.peer), None, reason);
                     transport.close(pending.conn);
                 }
             }

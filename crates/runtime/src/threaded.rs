@@ -42,7 +42,7 @@ use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
     GatewaySession, Notice, Output, PendingConnections, Reconnect, Stats, drain_session,
-    route_first_message, take_application_record,
+    log_tls_failure, route_first_message, take_application_record,
 };
 use crate::{OpenedSession, RunError};
 
@@ -393,7 +393,9 @@ impl<T: Transport> NetCore<T> {
                     push_control(slot, CONNECTED, None);
                 }
             }
-            NetEvent::Closed { conn, .. } => {
+            NetEvent::Closed { conn, reason } => {
+                // The network core knows sessions by index; the session thread names them.
+                log_tls_failure(reason, None);
                 let pending = self.pending.remove(conn);
                 if !pending
                     && let Some(index) = self.slots.iter().position(|s| s.conn == Some(conn))

@@ -61,6 +61,22 @@ impl Default for ResendLimits {
     }
 }
 
+/// The Username (553) and Password (554) we send in our Logon. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LogonCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl core::fmt::Debug for LogonCredentials {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LogonCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// A session's configuration.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -94,6 +110,9 @@ pub struct SessionConfig {
     pub max_message_len: usize,
     /// Where decoding resumes after a message with a wrong BodyLength.
     pub resync: Resync,
+    /// Username and Password to send in our Logon (initiators, usually); `None` sends neither.
+    /// The Logon is journaled like every message we send, so the store holds them too.
+    pub logon_credentials: Option<LogonCredentials>,
 }
 
 impl SessionConfig {
@@ -123,6 +142,7 @@ impl SessionConfig {
             resend_limits: ResendLimits::default(),
             max_message_len: 64 * 1024,
             resync: Resync::NextBeginString,
+            logon_credentials: None,
         }
     }
 

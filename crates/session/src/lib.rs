@@ -49,7 +49,7 @@ mod screen;
 mod session;
 mod time;
 
-pub use config::{HoldLimits, QueueOverflow, ResendLimits, Role, SessionConfig};
+pub use config::{HoldLimits, LogonCredentials, QueueOverflow, ResendLimits, Role, SessionConfig};
 pub use event::{Counters, DisconnectReason, Event};
 pub use outbound::SendError;
 pub use screen::InboundScreen;

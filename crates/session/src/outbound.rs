@@ -166,11 +166,16 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
             .is_fixt()
             .then(|| self.config.version.appl_ver_id())
             .flatten();
+        let credentials = self.config.logon_credentials.clone();
         self.send_admin(now, b"A", |body| {
             body.uint(tag::ENCRYPT_METHOD, 0)
                 .uint(tag::HEART_BT_INT, heartbeat);
             if reset {
                 body.bool(tag::RESET_SEQ_NUM_FLAG, true);
+            }
+            if let Some(credentials) = &credentials {
+                body.field(tag::USERNAME, credentials.username.as_bytes())
+                    .field(tag::PASSWORD, credentials.password.as_bytes());
             }
             if let Some(next) = next_expected {
                 body.uint(tag::NEXT_EXPECTED_MSG_SEQ_NUM, next);

@@ -185,6 +185,11 @@ impl<S: MessageStore, H: Hooks> Session<S, H> {
         self.state
     }
 
+    /// The hooks, for an embedder that installs its checks after the session was built.
+    pub fn hooks_mut(&mut self) -> &mut H {
+        &mut self.hooks
+    }
+
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }

@@ -1,5 +1,5 @@
 //! The application's Logon hook: it sees the Logon and the peer's address, and a refusal closes
-//! the connection without a byte sent.
+//! the connection without a byte sent. An initiator's configured credentials go out in its Logon.
 
 use std::net::SocketAddr;
 
@@ -7,7 +7,8 @@ use gapless_codec::value::UtcTimestamp;
 use gapless_codec::{Message, checksum, tag};
 use gapless_dict::Version;
 use gapless_session::{
-    DisconnectReason, Event, Hooks, Instant, Now, Role, Session, SessionConfig, State,
+    DisconnectReason, Event, Hooks, Instant, LogonCredentials, Now, Role, Session, SessionConfig,
+    State,
 };
 use gapless_store::MemoryStore;
 
@@ -77,4 +78,32 @@ fn awaiting_logon_unknown_address_is_refused_silently() {
         (state, events, sent),
         (State::Disconnected, vec!["refused".to_string()], false)
     );
+}
+
+#[test]
+fn disconnected_connect_with_credentials_sends_them_in_logon() {
+    let mut config = SessionConfig::new(Version::Fix44, Role::Initiator, "TW", "ISLD");
+    config.logon_credentials = Some(LogonCredentials {
+        username: "trader".into(),
+        password: "secret".into(),
+    });
+    assert!(
+        !format!("{config:?}").contains("secret"),
+        "Debug shows the password"
+    );
+    let mut session = Session::new(config, MemoryStore::new());
+    let now = Now::new(
+        Instant::from_nanos(1),
+        UtcTimestamp::from_unix_nanos(1_795_500_000_000_000_000),
+    );
+    session.handle_connect(now);
+    let sent = session.poll_transmit().unwrap().to_vec();
+    let gapless_codec::Decoded::Message(logon) =
+        gapless_codec::decode(&sent, &gapless_codec::Limits::default())
+    else {
+        panic!("our Logon does not decode");
+    };
+    assert_eq!(logon.msg_type(), b"A");
+    assert_eq!(logon.get(tag::USERNAME), Some(&b"trader"[..]));
+    assert_eq!(logon.get(tag::PASSWORD), Some(&b"secret"[..]));
 }

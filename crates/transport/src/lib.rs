@@ -3,7 +3,8 @@
 //! What this crate is: the one interface through which the runtime's network core moves bytes,
 //! written down here once, and its backends: [`SocketTransport`] (non-blocking kernel sockets,
 //! busy-polled) and [`UringTransport`] (io_uring, with optional registered buffers and multishot
-//! receive, see [`UringConfig`]). The DPDK backend with a userspace TCP stack
+//! receive, see [`UringConfig`]); and [`TlsTransport`], rustls over any backend for the addresses
+//! [`TlsSettings`] names (the `tls` module). The DPDK backend with a userspace TCP stack
 //! implements the same trait in its own crate. Sessions, the sequence checker and the store never
 //! know which one they run on.
 //!
@@ -35,6 +36,7 @@
 
 mod buffer;
 mod socket;
+mod tls;
 mod uring;
 
 use core::fmt;
@@ -42,6 +44,10 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use socket::SocketTransport;
+pub use tls::{
+    TlsClient, TlsClientFiles, TlsConfigError, TlsFailure, TlsServerFiles, TlsSettings,
+    TlsTransport,
+};
 pub use uring::{FeatureChoice, UringConfig, UringFeatures, UringTransport};
 
 /// A connection, valid until it is closed.
@@ -90,6 +96,8 @@ pub enum CloseReason {
     ConnectFailed(io::ErrorKind),
     /// A read or write failed.
     Error(io::ErrorKind),
+    /// The TLS handshake or a TLS record failed ([`TlsTransport`]).
+    Tls(TlsFailure),
 }
 
 /// Why a listener or connection could not be set up.
