@@ -46,6 +46,18 @@ pub enum TransportKind {
     Uring,
 }
 
+/// Which sequence checker classifies inbound messages (docs/hw.md).
+#[derive(Debug, Clone, Default)]
+pub enum CheckerPlan {
+    /// `gapless_seqcheck::Checker`, in software.
+    #[default]
+    Software,
+    /// The verilated RTL of `hw/rtl` (feature `hwsim`), with the software checker as a shadow
+    /// whose disagreements are counted in the report.
+    #[cfg(feature = "hwsim")]
+    Hwsim(crate::hwsim::ShadowReport),
+}
+
 /// Where a session's sent messages and sequence numbers are journaled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorePlan {
@@ -141,6 +153,8 @@ pub struct RuntimeConfig {
     pub message_log: Option<PathBuf>,
     /// How long shutdown waits for the Logout handshakes.
     pub shutdown_timeout: Duration,
+    /// The sequence checker, in either mode.
+    pub checker: CheckerPlan,
 }
 
 impl RuntimeConfig {
@@ -158,6 +172,7 @@ impl RuntimeConfig {
             idle: IdleStrategy::Spin,
             message_log: None,
             shutdown_timeout: Duration::from_secs(5),
+            checker: CheckerPlan::Software,
         }
     }
 }

@@ -25,9 +25,12 @@
 //! one. Anything after it is asked for again and reaches the application exactly once.
 #![forbid(unsafe_code)]
 
+mod checker;
 mod clock;
 mod config;
 mod gateway;
+#[cfg(feature = "hwsim")]
+mod hwsim;
 mod idle;
 mod log;
 mod outlet;
@@ -36,11 +39,15 @@ mod threaded;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub use checker::SequenceChecker;
 pub use clock::Clock;
 pub use config::{
-    Backoff, ChannelPlan, Endpoint, Mode, RuntimeConfig, SessionPlan, StorePlan, TransportKind,
+    Backoff, ChannelPlan, CheckerPlan, Endpoint, Mode, RuntimeConfig, SessionPlan, StorePlan,
+    TransportKind,
 };
 pub use gateway::{Gateway, StartError};
+#[cfg(feature = "hwsim")]
+pub use hwsim::ShadowReport;
 pub use idle::IdleStrategy;
 pub use log::{Direction, LogWriter, Logger};
 pub use session_io::GatewayHooks;
@@ -219,7 +226,8 @@ pub fn run_sessions<T: Transport + 'static>(
             {
                 tracing::warn!(cpu, "cannot pin the gateway thread");
             }
-            let mut gateway = Gateway::new(make_transport()?, sessions, log)?;
+            let mut gateway =
+                Gateway::with_checker(make_transport()?, sessions, log, &config.checker)?;
             drive(&mut gateway, config, stop);
             for (session, error) in gateway.finish() {
                 tracing::error!(%session, %error, "store flush failed at shutdown");

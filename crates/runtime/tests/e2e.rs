@@ -4,6 +4,10 @@
 //! every ExecutionReport exactly once and in order. One test also kills the application
 //! process mid-stream and starts another, which resumes where the first stopped.
 //!
+//! With the `hwsim` feature, two more runs use the verilated RTL checker, with the software
+//! checker as its shadow: any disagreement between them fails the run. `-- hwsim` (any argument)
+//! runs only the cases whose name contains it.
+//!
 //! The application process is this test binary run again with the channel in the environment
 //! (it has no test harness: `main` picks the role). The runs take turns (they spin, and the
 //! machine may have two cores) and every wait is bounded.
@@ -179,6 +183,12 @@ fn end_to_end(
         report
     });
 
+    #[cfg(feature = "hwsim")]
+    if let gapless_runtime::CheckerPlan::Hwsim(shadow) = &config.checker {
+        println!("  {shadow}");
+        assert_eq!(shadow.disagreements(), 0, "{shadow}");
+        assert!(shadow.compared() >= MESSAGES, "{shadow}");
+    }
     let ids = processed(&out);
     let expected: Vec<u64> = (1..=MESSAGES).collect();
     if ids != expected {
@@ -258,14 +268,42 @@ const CASES: &[Case] = &[
         kill_after: Some(MESSAGES as usize / 2),
         tweak: |_| {},
     },
+    #[cfg(feature = "hwsim")]
+    Case {
+        name: "inline, sockets, hwsim checker",
+        mode: Mode::Inline,
+        transport: TransportKind::Socket,
+        kill_after: None,
+        tweak: hwsim_checker,
+    },
+    #[cfg(feature = "hwsim")]
+    Case {
+        name: "threaded, sockets, hwsim checker",
+        mode: Mode::Threaded,
+        transport: TransportKind::Socket,
+        kill_after: None,
+        tweak: hwsim_checker,
+    },
 ];
+
+#[cfg(feature = "hwsim")]
+fn hwsim_checker(config: &mut RuntimeConfig) {
+    config.checker = gapless_runtime::CheckerPlan::Hwsim(gapless_runtime::ShadowReport::default());
+}
 
 fn main() {
     if std::env::var_os(ENV_CHANNEL).is_some() {
         application_process();
         return;
     }
-    for case in CASES {
+    let only = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let cases = CASES.iter().filter(|case| {
+        only.as_ref()
+            .is_none_or(|only| case.name.contains(only.as_str()))
+    });
+    let mut ran = 0;
+    for case in cases {
+        ran += 1;
         let started = Instant::now();
         end_to_end(case.mode, case.transport, case.kill_after, case.tweak);
         println!(
@@ -274,6 +312,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
     }
+    assert!(ran > 0, "no case is named like {only:?}");
 }
 
 /// The application side, run in its own process by the runs above. It keeps what it has
