@@ -266,3 +266,85 @@ impl SequenceChecker for RtlChecker {
         self.check(shadow, bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use gapless_codec::{Decoded, decode};
+    use gapless_seqcheck::Verdict;
+
+    use super::*;
+
+    const ORDER_1: &[u8] =
+        b"8=FIX.4.4\x019=37\x0135=D\x0134=1\x0149=CLIENT\x0156=VENUE\x0111=ord1\x0110=110\x01";
+    const ORDER_2: &[u8] =
+        b"8=FIX.4.4\x019=37\x0135=D\x0134=2\x0149=CLIENT\x0156=VENUE\x0111=ord2\x0110=112\x01";
+
+    fn checker(sessions: usize) -> (RtlChecker, ShadowReport) {
+        let limits = vec![("s", gapless_hwsim::limits()); sessions];
+        let report = ShadowReport::default();
+        (RtlChecker::new(&limits, report.clone()).unwrap(), report)
+    }
+
+    fn message(checker: &mut RtlChecker, offset: u64, bytes: &[u8]) -> Option<Descriptor> {
+        let Decoded::Message(msg) = decode(bytes, &Limits::default()) else {
+            panic!("not a message");
+        };
+        checker.check_message(0, offset, &msg, 0)
+    }
+
+    #[test]
+    fn armed_in_order_message_gets_the_rtl_fast_path_verdict() {
+        let (mut checker, report) = checker(1);
+        checker.command(&Command::arm(0, 1));
+        let verdict = message(&mut checker, 0, ORDER_1).expect("a verdict at once");
+        assert!(verdict.is_fast_path());
+        assert_eq!((verdict.stream_offset, verdict.seq), (0, 1));
+        assert_eq!(checker.state(0), Some((true, 2)));
+        assert_eq!((report.compared(), report.disagreements()), (1, 0));
+    }
+
+    #[test]
+    fn truncated_message_gets_its_garbled_verdict_with_the_next_message() {
+        let (mut checker, report) = checker(1);
+        checker.command(&Command::arm(0, 1));
+        // The runtime saw the next message behind it; the model has not yet.
+        let cut = &ORDER_1[..40];
+        assert_eq!(checker.check_garbled(0, 0, cut, 0), None);
+        let verdict = message(&mut checker, cut.len() as u64, ORDER_2).expect("a verdict");
+        assert_eq!(verdict.verdict(), Some(Verdict::Gap));
+        assert_eq!((report.compared(), report.disagreements()), (2, 0));
+    }
+
+    #[test]
+    fn reset_on_a_new_connection_drops_the_undecided_items() {
+        let (mut checker, report) = checker(1);
+        assert_eq!(checker.check_garbled(0, 0, &ORDER_1[..40], 0), None);
+        checker.command(&Command::reset(0));
+        checker.command(&Command::arm(0, 1));
+        let verdict = message(&mut checker, 0, ORDER_1).expect("a verdict at once");
+        assert!(verdict.is_fast_path());
+        assert_eq!(report.unconfirmed(), 1);
+        assert_eq!((report.compared(), report.disagreements()), (1, 0));
+    }
+
+    #[test]
+    fn item_at_an_offset_the_rtl_did_not_frame_is_a_disagreement() {
+        let (mut checker, report) = checker(1);
+        // As if the runtime had consumed 5 bytes the model never saw.
+        assert_eq!(message(&mut checker, 5, ORDER_1), None);
+        assert_eq!(report.disagreements(), 1);
+    }
+
+    #[test]
+    fn more_sessions_than_the_model_or_other_framing_is_refused() {
+        let limits = vec![("s", gapless_hwsim::limits()); usize::from(NUM_SESSIONS) + 1];
+        let error = RtlChecker::new(&limits, ShadowReport::default()).unwrap_err();
+        assert!(error.to_string().contains("the RTL model has"), "{error}");
+        let other = Limits {
+            max_message_len: 1024,
+            ..gapless_hwsim::limits()
+        };
+        let error = RtlChecker::new(&[("small", other)], ShadowReport::default()).unwrap_err();
+        assert!(error.to_string().contains("session small"), "{error}");
+    }
+}
