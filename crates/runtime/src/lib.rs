@@ -16,6 +16,13 @@
 //! documentation for the pass it makes and how back-pressure works. It is the default on hosts
 //! with fewer than four cores ([`Mode::default_for`]).
 //!
+//! ## The sequence checker
+//!
+//! Both modes drive the checker through [`SequenceChecker`]: per framed item a verdict, plus
+//! Reset on each new connection and Arm/Disarm as the session's state says. [`CheckerPlan`]
+//! picks the software checker (the default) or, with the `hwsim` feature, the verilated RTL of
+//! `hw/rtl` with the software checker as its shadow (docs/hw.md, "In the gateway").
+//!
 //! ## Crash recovery of the inbound sequence
 //!
 //! After a crash the session's store may be one message ahead of what the application received
