@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use gapless_codec::{Limits, Message};
 use gapless_hwsim::{Drive, NUM_SESSIONS, Rtl, without_timestamp};
-use gapless_seqcheck::{Checker, Command, DESCRIPTOR_LEN, Descriptor, Opcode};
+use gapless_seqcheck::{Checker, Command, DESCRIPTOR_LEN, Descriptor, Opcode, Verdict};
 use gapless_shm::{Consumer, Producer, Ring};
 
 use crate::checker::SequenceChecker;
@@ -47,6 +47,7 @@ pub struct ShadowReport(Arc<ShadowCounts>);
 #[derive(Debug, Default)]
 struct ShadowCounts {
     compared: AtomicU64,
+    garbled: AtomicU64,
     disagreements: AtomicU64,
     unconfirmed: AtomicU64,
 }
@@ -55,6 +56,11 @@ impl ShadowReport {
     /// RTL descriptors that matched the shadow's.
     pub fn compared(&self) -> u64 {
         self.0.compared.load(Ordering::Relaxed)
+    }
+
+    /// Of those, verdicts on garbled bytes.
+    pub fn garbled(&self) -> u64 {
+        self.0.garbled.load(Ordering::Relaxed)
     }
 
     /// Verdicts on which the RTL and the shadow differed: each one is a bug.
@@ -72,8 +78,10 @@ impl std::fmt::Display for ShadowReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} RTL verdicts matched the software checker, {} disagreed, {} unconfirmed",
+            "{} RTL verdicts matched the software checker ({} on garbled bytes), {} disagreed, \
+             {} unconfirmed",
             self.compared(),
+            self.garbled(),
             self.disagreements(),
             self.unconfirmed()
         )
@@ -188,6 +196,9 @@ fn take_from_ring(
             Some(shadow) if shadow.stream_offset == rtl.stream_offset => {
                 if without_timestamp(shadow) == without_timestamp(&rtl) {
                     report.0.compared.fetch_add(1, Ordering::Relaxed);
+                    if rtl.verdict() == Some(Verdict::Garbled) {
+                        report.0.garbled.fetch_add(1, Ordering::Relaxed);
+                    }
                 } else {
                     disagree(report, "different verdicts", Some(shadow), &rtl);
                 }
@@ -270,7 +281,6 @@ impl SequenceChecker for RtlChecker {
 #[cfg(test)]
 mod tests {
     use gapless_codec::{Decoded, decode};
-    use gapless_seqcheck::Verdict;
 
     use super::*;
 
@@ -313,6 +323,7 @@ mod tests {
         let verdict = message(&mut checker, cut.len() as u64, ORDER_2).expect("a verdict");
         assert_eq!(verdict.verdict(), Some(Verdict::Gap));
         assert_eq!((report.compared(), report.disagreements()), (2, 0));
+        assert_eq!(report.garbled(), 1);
     }
 
     #[test]

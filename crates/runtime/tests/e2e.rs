@@ -1,8 +1,9 @@
-//! End to end over loopback: a `gapless venue` that drops messages, forces a gap and cuts the
-//! connection once; the gateway connecting to it, in both modes and on both transports; and
-//! the application in another process, attached to the session's channel file, which must see
-//! every ExecutionReport exactly once and in order. One test also kills the application
-//! process mid-stream and starts another, which resumes where the first stopped.
+//! End to end over loopback: a `gapless venue` that drops and corrupts messages, forces a gap
+//! and cuts the connection once; the gateway connecting to it, in both modes and on both
+//! transports; and the application in another process, attached to the session's channel
+//! file, which must see every ExecutionReport exactly once and in order. One test also kills
+//! the application process mid-stream and starts another, which resumes where the first
+//! stopped.
 //!
 //! With the `hwsim` feature, two more runs use the verilated RTL checker, with the software
 //! checker as its shadow: any disagreement between them fails the run. `-- hwsim` (any argument)
@@ -47,6 +48,9 @@ fn venue_config() -> VenueConfig {
     config.faults = FaultConfig {
         plan: FaultPlan {
             drop: 0.001,
+            // Garbled messages too: framing errors mid-stream, on which the RTL checker may
+            // decide only when the next message comes.
+            corrupt: 0.002,
             ..FaultPlan::NONE
         },
         seed: 7,
@@ -188,6 +192,10 @@ fn end_to_end(
         println!("  {shadow}");
         assert_eq!(shadow.disagreements(), 0, "{shadow}");
         assert!(shadow.compared() >= MESSAGES, "{shadow}");
+        assert!(
+            shadow.garbled() > 0,
+            "no garbled bytes reached the RTL: {shadow}"
+        );
     }
     let ids = processed(&out);
     let expected: Vec<u64> = (1..=MESSAGES).collect();
@@ -200,6 +208,7 @@ fn end_to_end(
     }
     assert!(
         report.faults.dropped + report.faults.forced_gaps > 0
+            && report.faults.corrupted > 0
             && report.faults.forced_disconnects == 1,
         "the faults did not happen: {report}"
     );
