@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gapless_codec::{Limits, Message};
-use gapless_hwsim::{Drive, NUM_SESSIONS, Rtl, without_timestamp};
+use gapless_hwsim::{Drive, MAX_MESSAGE_LEN, NUM_SESSIONS, Rtl, without_timestamp};
 use gapless_seqcheck::{Checker, Command, DESCRIPTOR_LEN, Descriptor, Opcode, Verdict};
 use gapless_shm::{Consumer, Producer, Ring};
 
@@ -137,9 +137,16 @@ impl RtlChecker {
     /// it has given it; `shadow` is the software verdict on the same item.
     fn check(&mut self, shadow: Descriptor, bytes: &[u8]) -> Option<Descriptor> {
         let (session, offset) = (shadow.session, shadow.stream_offset);
-        self.awaiting
-            .get_mut(usize::from(session))?
-            .push_back(shadow);
+        let queue = self.awaiting.get_mut(usize::from(session))?;
+        queue.push_back(shadow);
+        // The model holds at most one message's bytes undecided, and every item is at least a
+        // byte: an older item has been skipped, and waiting longer would only use memory.
+        if queue.len() > MAX_MESSAGE_LEN
+            && let Some(skipped) = queue.pop_front()
+        {
+            let what = "the RTL is further behind than its longest message";
+            disagree(&self.report, what, Some(&skipped), None);
+        }
         self.rtl.send(session, bytes);
         let mut verdict = None;
         for descriptor in self.rtl.descriptors() {
@@ -182,14 +189,19 @@ fn take_from_ring(
             .map(Descriptor::from_bytes)
     }) {
         let Some(queue) = awaiting.get_mut(usize::from(rtl.session)) else {
-            disagree(report, "for a session the runtime does not run", None, &rtl);
+            disagree(
+                report,
+                "a session the runtime does not run",
+                None,
+                Some(&rtl),
+            );
             continue;
         };
         while let Some(skipped) = queue
             .front()
             .filter(|d| d.stream_offset < rtl.stream_offset)
         {
-            disagree(report, "none from the RTL", Some(skipped), &rtl);
+            disagree(report, "none from the RTL", Some(skipped), Some(&rtl));
             queue.pop_front();
         }
         match queue.front() {
@@ -200,11 +212,11 @@ fn take_from_ring(
                         report.0.garbled.fetch_add(1, Ordering::Relaxed);
                     }
                 } else {
-                    disagree(report, "different verdicts", Some(shadow), &rtl);
+                    disagree(report, "different verdicts", Some(shadow), Some(&rtl));
                 }
                 queue.pop_front();
             }
-            other => disagree(report, "no item framed there", other, &rtl),
+            other => disagree(report, "no item framed there", other, Some(&rtl)),
         }
         if (rtl.session, rtl.stream_offset) == wanted {
             *verdict = Some(rtl);
@@ -212,17 +224,21 @@ fn take_from_ring(
     }
 }
 
-/// Counts a disagreement, and logs the first ones and then every power of two, so that a
-/// broken model cannot flood the log.
-fn disagree(report: &ShadowReport, what: &str, shadow: Option<&Descriptor>, rtl: &Descriptor) {
+/// Counts a disagreement between the shadow's verdict and the RTL's (either may be missing),
+/// and logs the first ones and then every power of two, so that a broken model cannot flood
+/// the log.
+fn disagree(
+    report: &ShadowReport,
+    what: &str,
+    shadow: Option<&Descriptor>,
+    rtl: Option<&Descriptor>,
+) {
     let count = report.0.disagreements.fetch_add(1, Ordering::Relaxed) + 1;
     if count > 16 && !count.is_power_of_two() {
         return;
     }
     tracing::error!(
         count,
-        session = rtl.session,
-        offset = rtl.stream_offset,
         ?shadow,
         ?rtl,
         "the RTL checker and the software checker disagree: {what}"
