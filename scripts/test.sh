@@ -66,6 +66,11 @@ hw/lint.sh
 step "demo"
 cargo run --release --quiet -- demo
 
+step "RTL checker in the gateway: end to end (inline, threaded) and the demo with checker = hwsim (docs/hw.md)"
+cargo clippy -p gapless-runtime -p gapless-gateway --all-targets --features hwsim -- -D warnings
+cargo test -p gapless-runtime --features hwsim --test e2e -- hwsim
+cargo run --release --quiet -p gapless-gateway --features hwsim -- demo --checker hwsim
+
 step "kernel bypass: gapless run over DPDK against gapless venue, in network namespaces (docs/kernel-bypass.md)"
 scripts/dpdk-e2e.sh
 

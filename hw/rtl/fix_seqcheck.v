@@ -16,7 +16,8 @@
 //
 // Commands (gapless_seqcheck::Command, 16 bytes little-endian) are taken between beats, never
 // in the middle of one; a command presented with a beat goes first. Commands the software
-// checker refuses (unknown opcode or session, Arm with 0) are ignored.
+// checker refuses (unknown opcode or session, Arm with 0) are ignored. Reset also drops the
+// session's framing context and restarts its stream offset at 0.
 module fix_seqcheck #(
     parameter integer DATA_W = 64,
     parameter integer NUM_SESSIONS = 4,
@@ -273,9 +274,12 @@ module fix_seqcheck #(
                         armed_reg[cmd_session[SESSION_W-1:0]] <= 1'b1;
                     end
                     OP_DISARM: armed_reg[cmd_session[SESSION_W-1:0]] <= 1'b0;
+                    // A new connection: a new stream, framed from its first byte at offset 0.
                     OP_RESET: begin
                         expected_mem[cmd_session[SESSION_W-1:0]] <= 64'd1;
                         armed_reg[cmd_session[SESSION_W-1:0]] <= 1'b0;
+                        ctx_mem[cmd_session[SESSION_W-1:0]] <= {`FIX_CTX_W{1'b0}};
+                        offset_mem[cmd_session[SESSION_W-1:0]] <= 64'd0;
                     end
                     default: ;
                 endcase

@@ -12,8 +12,8 @@ use gapless_client::{ChannelConfig, Start};
 use gapless_codec::Resync;
 use gapless_dict::{ValidationOptions, Version};
 use gapless_runtime::{
-    Backoff, ChannelPlan, Endpoint, IdleStrategy, Mode, RuntimeConfig, SessionPlan, StorePlan,
-    TransportKind,
+    Backoff, ChannelPlan, CheckerPlan, Endpoint, IdleStrategy, Mode, RuntimeConfig, SessionPlan,
+    StorePlan, TransportKind,
 };
 use gapless_session::{HoldLimits, QueueOverflow, ResendLimits, Role, SessionConfig};
 use gapless_store::Durability;
@@ -102,6 +102,47 @@ pub struct GatewayEntry {
     pub uring: UringEntry,
     /// `[gateway.dpdk]`: the DPDK port and addresses, with `transport = "dpdk"`.
     pub dpdk: Option<crate::dpdk::DpdkEntry>,
+    /// `software` or `hwsim` (the verilated RTL; the `hwsim` build feature).
+    #[serde(default)]
+    pub checker: CheckerName,
+}
+
+/// Which sequence checker classifies inbound messages (docs/hw.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckerName {
+    /// The software checker.
+    #[default]
+    Software,
+    /// The verilated RTL of hw/rtl, shadowed by the software checker.
+    Hwsim,
+}
+
+impl CheckerName {
+    /// The runtime's plan for `sessions` sessions; an error when this binary cannot run it.
+    pub fn plan(self, sessions: usize) -> Result<CheckerPlan, ConfigError> {
+        match self {
+            CheckerName::Software => Ok(CheckerPlan::Software),
+            #[cfg(feature = "hwsim")]
+            CheckerName::Hwsim if sessions > usize::from(gapless_hwsim::NUM_SESSIONS) => {
+                Err(ConfigError::Invalid(format!(
+                    "checker = \"hwsim\": {sessions} sessions configured, the RTL model has {}",
+                    gapless_hwsim::NUM_SESSIONS
+                )))
+            }
+            #[cfg(feature = "hwsim")]
+            CheckerName::Hwsim => Ok(CheckerPlan::Hwsim(gapless_runtime::ShadowReport::default())),
+            #[cfg(not(feature = "hwsim"))]
+            CheckerName::Hwsim => {
+                let _ = sessions;
+                Err(ConfigError::Invalid(
+                    "checker = \"hwsim\" needs a gapless built with the hwsim feature \
+                     (cargo build --release --features hwsim, with Verilator installed)"
+                        .into(),
+                ))
+            }
+        }
+    }
 }
 
 /// `[gateway.uring]`: io_uring's options (docs/configuration.md).
@@ -154,6 +195,7 @@ impl Default for GatewayEntry {
             busy_poll_micros: None,
             uring: UringEntry::default(),
             dpdk: None,
+            checker: CheckerName::default(),
         }
     }
 }
@@ -591,6 +633,7 @@ impl Config {
         runtime.shutdown_timeout = Duration::from_secs(gateway.shutdown_timeout);
         let dpdk = gateway.transport == TransportName::Dpdk;
         crate::security::apply(&self.sessions, &mut runtime, dpdk)?;
+        runtime.checker = gateway.checker.plan(runtime.sessions.len())?;
         Ok(runtime)
     }
 }
@@ -780,6 +823,51 @@ resync = "body-length"
             runtime.message_log.as_deref(),
             Some(Path::new("/var/log/gapless"))
         );
+    }
+
+    const TWO_SESSIONS_WITH_THE_RTL: &str = r#"
+[gateway]
+checker = "hwsim"
+[acceptor]
+listen = "127.0.0.1:5001"
+[[session]]
+sender_comp_id = "A"
+target_comp_id = "B"
+version = "FIX.4.4"
+[[session]]
+sender_comp_id = "A"
+target_comp_id = "C"
+version = "FIX.4.4"
+"#;
+
+    #[cfg(not(feature = "hwsim"))]
+    #[test]
+    fn hwsim_checker_without_the_feature_is_a_config_error() {
+        let config = Config::parse(TWO_SESSIONS_WITH_THE_RTL).unwrap();
+        let error = config.runtime(None).unwrap_err();
+        assert!(error.to_string().contains("--features hwsim"), "{error}");
+    }
+
+    #[cfg(feature = "hwsim")]
+    #[test]
+    fn hwsim_checker_maps_to_the_runtime_up_to_the_model_sessions() {
+        let config = Config::parse(TWO_SESSIONS_WITH_THE_RTL).unwrap();
+        let runtime = config.runtime(None).unwrap();
+        assert!(matches!(runtime.checker, CheckerPlan::Hwsim(_)));
+        let mut text = TWO_SESSIONS_WITH_THE_RTL.to_string();
+        for n in 0..gapless_hwsim::NUM_SESSIONS {
+            text.push_str(&format!(
+                "[[session]]\nsender_comp_id = \"A\"\ntarget_comp_id = \"X{n}\"\nversion = \"FIX.4.4\"\n"
+            ));
+        }
+        let error = Config::parse(&text).unwrap().runtime(None).unwrap_err();
+        assert!(error.to_string().contains("the RTL model has"), "{error}");
+    }
+
+    #[test]
+    fn checker_defaults_to_software() {
+        let runtime = Config::parse(EXAMPLE).unwrap().runtime(None).unwrap();
+        assert!(matches!(runtime.checker, CheckerPlan::Software));
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! duplicate without PossDupFlag is a protocol violation that FIX answers with a Logout, so the
 //! gateway logs out, reconnects and recovers from where it was. The demo fails (exit status 1)
 //! if anything was lost, duplicated or reordered.
+//!
+//! `--checker hwsim` (a binary built with the `hwsim` feature) classifies inbound messages with
+//! the verilated RTL checker instead of the software one, which then runs as its shadow: the
+//! demo also fails if the two disagree on any verdict.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,7 +22,7 @@ use gapless_codec::value::{TimePrecision, UtcTimestamp};
 use gapless_codec::{Decoded, Limits, decode, tag};
 use gapless_dict::Version;
 use gapless_runtime::{
-    Backoff, ChannelPlan, Endpoint, Gateway, SessionPlan, StorePlan, open_session,
+    Backoff, ChannelPlan, CheckerPlan, Endpoint, Gateway, SessionPlan, StorePlan, open_session,
 };
 use gapless_session::{Role, SessionConfig, State};
 use gapless_transport::{SocketTransport, TransportConfig};
@@ -28,12 +32,15 @@ use gapless_venue::{
 };
 use hdrhistogram::Histogram;
 
+use crate::config::CheckerName;
+
 /// What the demo runs.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
     pub messages: u64,
     pub seed: u64,
     pub version: Version,
+    pub checker: CheckerName,
 }
 
 /// The whole run must end within this.
@@ -193,6 +200,7 @@ fn micros(duration: Duration) -> u64 {
 
 /// Runs the demo; `Err` says what went wrong.
 pub fn run(config: &DemoConfig) -> Result<(), String> {
+    let checker = config.checker.plan(1).map_err(|e| e.to_string())?;
     let started = Instant::now();
     println!(
         "gapless demo: {} ExecutionReports from a faulty venue ({}), seed {}",
@@ -249,10 +257,11 @@ pub fn run(config: &DemoConfig) -> Result<(), String> {
     };
     let mut opened = open_session(&plan).map_err(|e| e.to_string())?;
     let mut app = opened.client.take().ok_or("no in-process channel")?;
-    let mut gateway = Gateway::new(
+    let mut gateway = Gateway::with_checker(
         SocketTransport::new(TransportConfig::default()),
         vec![opened],
         None,
+        &checker,
     )
     .map_err(|e| e.to_string())?;
 
@@ -303,7 +312,7 @@ pub fn run(config: &DemoConfig) -> Result<(), String> {
     let state = gateway.session_state("demo");
     let _ = gateway.finish();
     let report = report?;
-    summarize(config, &view, &report, started.elapsed(), state)
+    summarize(config, &view, &report, started.elapsed(), state, &checker)
 }
 
 fn summarize(
@@ -312,6 +321,7 @@ fn summarize(
     report: &VenueReport,
     elapsed: Duration,
     state: Option<State>,
+    checker: &CheckerPlan,
 ) -> Result<(), String> {
     let percentiles = |h: &Histogram<u64>| {
         if h.is_empty() {
@@ -353,6 +363,16 @@ fn summarize(
         view.orders_sent
     );
     println!("  session state at the end: {state:?}");
+    match checker {
+        CheckerPlan::Software => println!("  sequence checker: software"),
+        #[cfg(feature = "hwsim")]
+        CheckerPlan::Hwsim(shadow) => {
+            println!("  sequence checker: the RTL (hwsim): {shadow}");
+            if shadow.disagreements() > 0 || shadow.compared() == 0 {
+                return Err("the RTL checker and the software checker disagreed".into());
+            }
+        }
+    }
     if !view.stream.is_exact(config.messages) {
         return Err("the application did not receive every report exactly once, in order".into());
     }

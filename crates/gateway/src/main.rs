@@ -41,15 +41,20 @@ enum Command {
     /// Run the gateway against a faulty simulated venue on loopback and check that the
     /// application receives every message exactly once, in order.
     Demo {
-        /// How many ExecutionReports the venue sends.
-        #[arg(long, default_value_t = 100_000)]
-        messages: u64,
+        /// How many ExecutionReports the venue sends [default: 100000, or 10000 with
+        /// `--checker hwsim`, whose cycle-accurate simulation handles a few thousand a second].
+        #[arg(long)]
+        messages: Option<u64>,
         /// Seed of the fault injector and of the read sizes; the same seed replays the same run.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// FIX version: FIX.4.2, FIX.4.3, FIX.4.4, FIX.5.0, FIX.5.0SP1 or FIX.5.0SP2.
         #[arg(long, default_value = "FIX.4.4", value_parser = parse_version)]
         version: Version,
+        /// The sequence checker: `software`, or `hwsim` (the verilated RTL, with the software
+        /// checker as its shadow; needs a binary built with `--features hwsim`).
+        #[arg(long, value_enum, default_value_t = config::CheckerName::Software)]
+        checker: config::CheckerName,
     },
     /// Run the gateway: the configured sessions, their stores and application channels, until
     /// SIGINT or SIGTERM, then log out cleanly (docs/configuration.md).
@@ -94,12 +99,18 @@ fn main() -> ExitCode {
             messages,
             seed,
             version,
+            checker,
         } => {
             run::init_tracing("warn");
+            let messages = messages.unwrap_or(match checker {
+                config::CheckerName::Software => 100_000,
+                config::CheckerName::Hwsim => 10_000,
+            });
             match demo::run(&demo::DemoConfig {
                 messages,
                 seed,
                 version,
+                checker,
             }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {

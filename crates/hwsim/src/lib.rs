@@ -17,7 +17,7 @@ mod rtl;
 pub mod vector;
 
 use gapless_codec::Limits;
-use gapless_seqcheck::{Checker, Command, Descriptor};
+use gapless_seqcheck::{Checker, Command, Descriptor, Opcode};
 
 pub use rtl::{Drive, Rtl};
 
@@ -72,7 +72,8 @@ pub fn without_timestamp(descriptor: &Descriptor) -> Descriptor {
 }
 
 /// The scenario through the software checker, called after every chunk until it has no more
-/// whole messages; refused commands change nothing, as in the RTL.
+/// whole messages; refused commands change nothing, as in the RTL, and a Reset also drops the
+/// session's unread bytes and restarts its stream offset at 0 (a new connection).
 pub fn software(events: &[Event]) -> Vec<Descriptor> {
     let mut checker = Checker::new(NUM_SESSIONS, limits());
     let mut unread: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new()); usize::from(NUM_SESSIONS)];
@@ -80,7 +81,13 @@ pub fn software(events: &[Event]) -> Vec<Descriptor> {
     for event in events {
         match event {
             Event::Command(command) => {
-                let _refused_or_applied = checker.command(command);
+                // A Reset starts a new stream: what was unread is dropped, offsets restart.
+                if checker.command(command).is_ok()
+                    && command.opcode == Opcode::Reset as u8
+                    && let Some(stream) = unread.get_mut(usize::from(command.session))
+                {
+                    *stream = (0, Vec::new());
+                }
             }
             Event::Chunk(chunk) => {
                 let Some((offset, buf)) = unread.get_mut(usize::from(chunk.session)) else {

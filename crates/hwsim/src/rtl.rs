@@ -1,6 +1,6 @@
 //! Driving the verilated model: beats in, commands in, descriptors out.
 
-use gapless_seqcheck::{DESCRIPTOR_LEN, Descriptor};
+use gapless_seqcheck::{Command, DESCRIPTOR_LEN, Descriptor};
 
 use crate::ffi::{Inputs, Model, Outputs};
 use crate::{Chunk, Event};
@@ -54,40 +54,61 @@ impl Rtl {
         for event in events {
             match event {
                 Event::Chunk(chunk) => self.send_chunk(chunk),
-                Event::Command(command) => {
-                    let mut inputs = Inputs {
-                        cmd_valid: 1,
-                        ..Inputs::default()
-                    };
-                    inputs.cmd[0] = command.opcode;
-                    inputs.cmd[1] = command.reserved0;
-                    inputs.cmd[2..4].copy_from_slice(&command.session.to_le_bytes());
-                    inputs.cmd[4..8].copy_from_slice(&command.reserved1.to_le_bytes());
-                    inputs.cmd[8..16].copy_from_slice(&command.expected.to_le_bytes());
-                    self.until_accepted(&inputs, |out| out.cmd_ready != 0);
-                }
+                Event::Command(command) => self.command(command),
             }
         }
         self.drain();
         std::mem::take(&mut self.descriptors)
     }
 
+    /// Presents a command until the model takes it (between beats).
+    pub fn command(&mut self, command: &Command) {
+        let mut inputs = Inputs {
+            cmd_valid: 1,
+            ..Inputs::default()
+        };
+        inputs.cmd[0] = command.opcode;
+        inputs.cmd[1] = command.reserved0;
+        inputs.cmd[2..4].copy_from_slice(&command.session.to_le_bytes());
+        inputs.cmd[4..8].copy_from_slice(&command.reserved1.to_le_bytes());
+        inputs.cmd[8..16].copy_from_slice(&command.expected.to_le_bytes());
+        self.until_accepted(&inputs, |out| out.cmd_ready != 0);
+    }
+
+    /// Streams one chunk of `session`'s bytes (one read: `tlast` on its last beat), then cycles
+    /// until every descriptor it gave is out of the model; take them with
+    /// [`Rtl::descriptors`].
+    pub fn send(&mut self, session: u16, bytes: &[u8]) {
+        self.send_beats(session, bytes, &[]);
+        self.drain();
+    }
+
+    /// The descriptors collected so far, oldest first, removed as they are read.
+    pub fn descriptors(&mut self) -> std::vec::Drain<'_, Descriptor> {
+        self.descriptors.drain(..)
+    }
+
     fn send_chunk(&mut self, chunk: &Chunk) {
         let mut splits = chunk.splits.clone();
         splits.sort_unstable();
+        self.send_beats(chunk.session, &chunk.bytes, &splits);
+    }
+
+    /// Beats of at most eight bytes, also ending at each of the sorted `splits`.
+    fn send_beats(&mut self, session: u16, bytes: &[u8], splits: &[usize]) {
         let mut start = 0;
-        while start < chunk.bytes.len() {
-            let mut end = (start + BEAT_BYTES).min(chunk.bytes.len());
+        while start < bytes.len() {
+            let mut end = (start + BEAT_BYTES).min(bytes.len());
             if let Some(&split) = splits.iter().find(|&&s| s > start && s < end) {
                 end = split;
             }
             let mut lanes = [0u8; BEAT_BYTES];
-            lanes[..end - start].copy_from_slice(&chunk.bytes[start..end]);
+            lanes[..end - start].copy_from_slice(&bytes[start..end]);
             let inputs = Inputs {
                 tdata: u64::from_le_bytes(lanes),
                 tkeep: ((1u16 << (end - start)) - 1) as u8,
-                tlast: u8::from(end == chunk.bytes.len()),
-                tuser: chunk.session,
+                tlast: u8::from(end == bytes.len()),
+                tuser: session,
                 tvalid: 1,
                 ..Inputs::default()
             };

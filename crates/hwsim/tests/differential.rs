@@ -117,6 +117,8 @@ struct Counterparty {
 struct Generator {
     rng: Rng,
     parties: Vec<Counterparty>,
+    /// Resets sent while a session's stream held part of a message.
+    mid_stream_resets: usize,
 }
 
 impl Generator {
@@ -126,6 +128,7 @@ impl Generator {
             parties: (0..NUM_SESSIONS)
                 .map(|_| Counterparty { next_seq: 1 })
                 .collect(),
+            mid_stream_resets: 0,
         }
     }
 
@@ -384,6 +387,17 @@ impl Generator {
                     let between = self.message(other);
                     out.push(self.bytes_step(other, between, true));
                 }
+                if self.rng.chance(25) {
+                    // The connection drops mid-message and a new one starts a new stream at
+                    // offset 0, where the rest of the message arrives as garbage, or not at all.
+                    self.mid_stream_resets += 1;
+                    out.push(Step::Command(Command::reset(session)));
+                    if self.rng.chance(50) {
+                        let next = self.parties[usize::from(session)].next_seq;
+                        out.push(Step::Command(Command::arm(session, next)));
+                        continue;
+                    }
+                }
                 out.push(self.bytes_step(session, bytes[cut..].to_vec(), chunk_end));
             } else {
                 out.push(self.bytes_step(session, bytes, chunk_end));
@@ -468,6 +482,7 @@ fn rtl_matches_the_software_checker_on_random_and_adversarial_streams() {
     let started = std::time::Instant::now();
     let mut compared = 0;
     let mut verdicts = [0usize; 8];
+    let mut mid_stream_resets = 0;
     let mut seed = first_seed;
     while compared < target {
         let mut generator = Generator::new(seed);
@@ -476,6 +491,7 @@ fn rtl_matches_the_software_checker_on_random_and_adversarial_streams() {
         match differential(&events(&steps), drive) {
             Ok(descriptors) => {
                 compared += descriptors.len();
+                mid_stream_resets += generator.mid_stream_resets;
                 for d in &descriptors {
                     verdicts[usize::from(d.verdict)] += 1;
                 }
@@ -504,7 +520,7 @@ fn rtl_matches_the_software_checker_on_random_and_adversarial_streams() {
     }
     eprintln!(
         "compared {compared} descriptors from seeds {first_seed}..{seed} in {:.1?}; \
-         by verdict 1..=7: {:?}",
+         by verdict 1..=7: {:?}; {mid_stream_resets} resets mid-message",
         started.elapsed(),
         &verdicts[1..]
     );
@@ -512,4 +528,5 @@ fn rtl_matches_the_software_checker_on_random_and_adversarial_streams() {
         verdicts[1..].iter().all(|&n| n > 0),
         "every verdict is exercised"
     );
+    assert!(mid_stream_resets > 0, "resets mid-message are exercised");
 }

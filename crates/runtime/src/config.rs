@@ -46,6 +46,18 @@ pub enum TransportKind {
     Uring,
 }
 
+/// Which sequence checker classifies inbound messages (docs/hw.md).
+#[derive(Debug, Clone, Default)]
+pub enum CheckerPlan {
+    /// `gapless_seqcheck::Checker`, in software.
+    #[default]
+    Software,
+    /// The verilated RTL of `hw/rtl` (feature `hwsim`), with the software checker as a shadow
+    /// whose disagreements are counted in the report.
+    #[cfg(feature = "hwsim")]
+    Hwsim(crate::hwsim::ShadowReport),
+}
+
 /// Where a session's sent messages and sequence numbers are journaled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorePlan {
@@ -148,6 +160,8 @@ pub struct RuntimeConfig {
     /// The application's check of incoming Logons (Username and Password); `None` accepts any
     /// Logon that passes the CompID and address checks.
     pub logon_check: Option<SharedLogonCheck>,
+    /// The sequence checker, in either mode.
+    pub checker: CheckerPlan,
 }
 
 impl RuntimeConfig {
@@ -167,6 +181,7 @@ impl RuntimeConfig {
             shutdown_timeout: Duration::from_secs(5),
             tls: TlsSettings::default(),
             logon_check: None,
+            checker: CheckerPlan::Software,
         }
     }
 }

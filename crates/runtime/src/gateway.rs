@@ -19,13 +19,14 @@
 use std::net::SocketAddr;
 
 use gapless_client::Orders;
-use gapless_codec::{Decoded, Limits, Message, decode};
-use gapless_seqcheck::{Checker, Command};
+use gapless_codec::{Decoded, Message, decode};
+use gapless_seqcheck::Command;
 use gapless_session::{Disposition, Now, State};
 use gapless_transport::{ConnId, Event as NetEvent, ListenerId, Transport};
 
+use crate::checker::{self, SequenceChecker};
 use crate::clock::Clock;
-use crate::config::Endpoint;
+use crate::config::{CheckerPlan, Endpoint};
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
@@ -117,7 +118,7 @@ impl std::error::Error for StartError {}
 #[derive(Debug)]
 pub struct Gateway<T: Transport> {
     transport: T,
-    checker: Checker,
+    checker: Box<dyn SequenceChecker>,
     pub(crate) slots: Vec<Slot>,
     pending: PendingConnections,
     listeners: Vec<Listener>,
@@ -128,14 +129,28 @@ pub struct Gateway<T: Transport> {
 
 impl<T: Transport> Gateway<T> {
     /// A gateway running `sessions` (opened with [`crate::open_session`]) over `transport`,
-    /// listening where acceptor sessions say and connecting initiators at once.
+    /// listening where acceptor sessions say and connecting initiators at once, with the
+    /// software sequence checker.
     pub fn new(
-        mut transport: T,
+        transport: T,
         sessions: Vec<crate::OpenedSession>,
         log: Option<LogWriter>,
     ) -> Result<Gateway<T>, StartError> {
-        let count = u16::try_from(sessions.len())
-            .map_err(|_| StartError::Invalid("more than 65,535 sessions".into()))?;
+        Gateway::with_checker(transport, sessions, log, &CheckerPlan::Software)
+    }
+
+    /// [`Gateway::new`] with the sequence checker `checker` names.
+    pub fn with_checker(
+        mut transport: T,
+        sessions: Vec<crate::OpenedSession>,
+        log: Option<LogWriter>,
+        checker: &CheckerPlan,
+    ) -> Result<Gateway<T>, StartError> {
+        let limits: Vec<_> = sessions
+            .iter()
+            .map(|opened| (opened.name.as_str(), *opened.session.limits()))
+            .collect();
+        let checker = checker::build(checker, &limits)?;
         let mut listeners: Vec<Listener> = Vec::new();
         let mut slots = Vec::with_capacity(sessions.len());
         for opened in sessions {
@@ -175,11 +190,6 @@ impl<T: Transport> Gateway<T> {
                 reconnect: Reconnect::now(),
                 closing: false,
             });
-        }
-        let mut checker = Checker::new(count, Limits::default());
-        for index in 0..count {
-            // Unknown-session commands cannot fail here: every index is below `count`.
-            let _ = checker.command(&Command::disarm(index));
         }
         Ok(Gateway {
             transport,
@@ -291,9 +301,11 @@ impl<T: Transport> Gateway<T> {
                 }
             }
             NetEvent::Connected { conn } => {
-                if let Some(slot) = self.slots.iter_mut().find(|s| s.conn == Some(conn)) {
+                if let Some(index) = self.slots.iter().position(|s| s.conn == Some(conn)) {
+                    let slot = &mut self.slots[index];
                     tracing::info!(session = %slot.name, "connected");
                     slot.stream_offset = 0;
+                    self.checker.command(&Command::reset(index as u16));
                     slot.session.handle_connect(now);
                 }
             }
@@ -312,7 +324,7 @@ impl<T: Transport> Gateway<T> {
                 let slot = &mut self.slots[index];
                 read_inbound(
                     &mut self.transport,
-                    &mut self.checker,
+                    self.checker.as_mut(),
                     &mut self.log,
                     index as u16,
                     slot,
@@ -347,6 +359,7 @@ impl<T: Transport> Gateway<T> {
             slot.conn = Some(conn);
             slot.stream_offset = 0;
             slot.reading = true;
+            self.checker.command(&Command::reset(index as u16));
             slot.session.handle_connect_from(now, peer);
         }
     }
@@ -358,7 +371,7 @@ impl<T: Transport> Gateway<T> {
         if let Some(conn) = slot.conn {
             worked |= read_inbound(
                 &mut self.transport,
-                &mut self.checker,
+                self.checker.as_mut(),
                 &mut self.log,
                 session_index,
                 slot,
@@ -401,7 +414,7 @@ impl<T: Transport> Gateway<T> {
             worked = true;
         }
         let slot = &mut self.slots[index];
-        sync_checker(&mut self.checker, session_index, &slot.session);
+        sync_checker(self.checker.as_mut(), session_index, &slot.session);
         if worked {
             slot.stats.publish(&slot.session, slot.conn.is_some(), now);
         }
@@ -438,7 +451,7 @@ impl<T: Transport> Gateway<T> {
         if slot.session.state() != State::Disconnected {
             slot.session.handle_disconnect(now);
         }
-        let _ = self.checker.command(&Command::disarm(index as u16));
+        self.checker.command(&Command::disarm(index as u16));
         if let Endpoint::Connect { backoff, .. } = slot.endpoint
             && !self.shutting_down
         {
@@ -472,7 +485,7 @@ fn route(slots: &[Slot], listen: SocketAddr, first: &Message<'_>) -> Result<usiz
 /// as the application ring has room. Returns whether it used any bytes.
 fn read_inbound<T: Transport>(
     transport: &mut T,
-    checker: &mut Checker,
+    checker: &mut dyn SequenceChecker,
     log: &mut Option<LogWriter>,
     session_index: u16,
     slot: &mut Slot,
@@ -489,7 +502,12 @@ fn read_inbound<T: Transport>(
         match decode(rest, &limits) {
             Decoded::Incomplete => break,
             Decoded::Garbled(garbled) => {
-                checker.check_garbled(session_index, offset, garbled.skip, now.instant.as_nanos());
+                checker.check_garbled(
+                    session_index,
+                    offset,
+                    &rest[..garbled.skip],
+                    now.instant.as_nanos(),
+                );
                 slot.session
                     .handle_frame_error(now, &rest[..garbled.skip], &garbled);
                 used += garbled.skip;
@@ -547,7 +565,7 @@ fn descriptor_path_is_clean(slot: &Slot) -> bool {
 
 /// Arms the checker at the session's expected number while the session is logged on and has no
 /// gap; disarms it otherwise, so that everything goes through the session.
-fn sync_checker(checker: &mut Checker, index: u16, session: &GatewaySession) {
+fn sync_checker(checker: &mut dyn SequenceChecker, index: u16, session: &GatewaySession) {
     let wanted = (matches!(session.state(), State::Active | State::LogoutSent)
         && !session.is_recovering())
     .then(|| session.next_target_seq());
@@ -559,8 +577,7 @@ fn sync_checker(checker: &mut Checker, index: u16, session: &GatewaySession) {
             Some(expected) => Command::arm(index, expected),
             None => Command::disarm(index),
         };
-        // The index is one of the checker's sessions.
-        let _ = checker.command(&command);
+        checker.command(&command);
     }
 }
 

@@ -16,6 +16,13 @@
 //! documentation for the pass it makes and how back-pressure works. It is the default on hosts
 //! with fewer than four cores ([`Mode::default_for`]).
 //!
+//! ## The sequence checker
+//!
+//! Both modes drive the checker through [`SequenceChecker`]: per framed item a verdict, plus
+//! Reset on each new connection and Arm/Disarm as the session's state says. [`CheckerPlan`]
+//! picks the software checker (the default) or, with the `hwsim` feature, the verilated RTL of
+//! `hw/rtl` with the software checker as its shadow (docs/hw.md, "In the gateway").
+//!
 //! ## Crash recovery of the inbound sequence
 //!
 //! After a crash the session's store may be one message ahead of what the application received
@@ -25,9 +32,12 @@
 //! one. Anything after it is asked for again and reaches the application exactly once.
 #![forbid(unsafe_code)]
 
+mod checker;
 mod clock;
 mod config;
 mod gateway;
+#[cfg(feature = "hwsim")]
+mod hwsim;
 mod idle;
 mod log;
 mod outlet;
@@ -36,11 +46,15 @@ mod threaded;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub use checker::SequenceChecker;
 pub use clock::Clock;
 pub use config::{
-    Backoff, ChannelPlan, Endpoint, Mode, RuntimeConfig, SessionPlan, StorePlan, TransportKind,
+    Backoff, ChannelPlan, CheckerPlan, Endpoint, Mode, RuntimeConfig, SessionPlan, StorePlan,
+    TransportKind,
 };
 pub use gateway::{Gateway, StartError};
+#[cfg(feature = "hwsim")]
+pub use hwsim::ShadowReport;
 pub use idle::IdleStrategy;
 pub use log::{Direction, LogWriter, Logger};
 pub use session_io::{GatewayHooks, LogonCheck, LogonRequest, SharedLogonCheck};
@@ -248,7 +262,8 @@ pub fn run_sessions<T: Transport + 'static>(
             {
                 tracing::warn!(cpu, "cannot pin the gateway thread");
             }
-            let mut gateway = Gateway::new(make_transport()?, sessions, log)?;
+            let mut gateway =
+                Gateway::with_checker(make_transport()?, sessions, log, &config.checker)?;
             drive(&mut gateway, config, stop);
             for (session, error) in gateway.finish() {
                 tracing::error!(%session, %error, "store flush failed at shutdown");

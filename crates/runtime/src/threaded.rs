@@ -30,13 +30,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use gapless_client::Orders;
 use gapless_codec::{Decoded, Limits, Message, decode};
-use gapless_seqcheck::{Checker, Command, DESCRIPTOR_LEN, Descriptor, MsgClass, Verdict};
+use gapless_seqcheck::{Command, DESCRIPTOR_LEN, Descriptor, MsgClass, Verdict};
 use gapless_session::{Disposition, InboundScreen, Now, State};
 use gapless_shm::{Consumer, Producer, Ring};
 use gapless_transport::{ConnId, Event as NetEvent, ListenerId, Transport};
 
+use crate::checker::{self, SequenceChecker};
 use crate::clock::Clock;
-use crate::config::{Endpoint, RuntimeConfig};
+use crate::config::{CheckerPlan, Endpoint, RuntimeConfig};
 use crate::gateway::{MAX_UNSENT_BEFORE_TAKING, StartError};
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
@@ -152,13 +153,15 @@ pub(crate) fn run<T: Transport + 'static>(
     let net_done = Arc::clone(&done);
     let network_cpu = config.network_cpu;
     let idle = config.idle;
+    let checker = config.checker.clone();
     let (ready, started) = std::sync::mpsc::channel();
     let net_thread = std::thread::Builder::new()
         .name("gapless-net".into())
         .spawn(move || {
             pin(network_cpu, "network core");
-            let halves = make_transport()
-                .and_then(|transport| split(transport, sessions, log).map_err(RunError::Start));
+            let halves = make_transport().and_then(|transport| {
+                split(transport, sessions, log, &checker).map_err(RunError::Start)
+            });
             let mut net = match halves {
                 Ok((net, session_thread)) => {
                     let _ = ready.send(Ok(session_thread));
@@ -233,9 +236,13 @@ pub(crate) fn split<T: Transport>(
     mut transport: T,
     sessions: Vec<OpenedSession>,
     log: Option<LogWriter>,
+    checker: &CheckerPlan,
 ) -> Result<(NetCore<T>, SessionThread), StartError> {
-    let count = u16::try_from(sessions.len())
-        .map_err(|_| StartError::Invalid("more than 65,535 sessions".into()))?;
+    let limits: Vec<_> = sessions
+        .iter()
+        .map(|opened| (opened.name.as_str(), *opened.session.limits()))
+        .collect();
+    let checker = checker::build(checker, &limits)?;
     let mut net_slots = Vec::with_capacity(sessions.len());
     let mut session_slots = Vec::with_capacity(sessions.len());
     let mut listeners: Vec<(ListenerId, SocketAddr, SocketAddr)> = Vec::new();
@@ -303,10 +310,6 @@ pub(crate) fn split<T: Transport>(
             reconnect: Reconnect::now(),
         });
     }
-    let mut checker = Checker::new(count, Limits::default());
-    for index in 0..count {
-        let _ = checker.command(&Command::disarm(index));
-    }
     Ok((
         NetCore {
             transport,
@@ -350,7 +353,7 @@ struct NetSlot {
 #[derive(Debug)]
 pub(crate) struct NetCore<T: Transport> {
     transport: T,
-    checker: Checker,
+    checker: Box<dyn SequenceChecker>,
     slots: Vec<NetSlot>,
     pending: PendingConnections,
     listeners: Vec<(ListenerId, SocketAddr, SocketAddr)>,
@@ -388,8 +391,10 @@ impl<T: Transport> NetCore<T> {
                 None => self.transport.close(conn),
             },
             NetEvent::Connected { conn } => {
-                if let Some(slot) = self.slots.iter_mut().find(|s| s.conn == Some(conn)) {
+                if let Some(index) = self.slots.iter().position(|s| s.conn == Some(conn)) {
+                    let slot = &mut self.slots[index];
                     slot.stream_offset = 0;
+                    self.checker.command(&Command::reset(index as u16));
                     push_control(slot, CONNECTED, None);
                 }
             }
@@ -439,6 +444,7 @@ impl<T: Transport> NetCore<T> {
             slot.stream_offset = 0;
             slot.reading = true;
             slot.draining = false;
+            self.checker.command(&Command::reset(index as u16));
             push_control(slot, CONNECTED, Some(peer));
         }
     }
@@ -487,10 +493,10 @@ impl<T: Transport> NetCore<T> {
                     if !arm {
                         // Disarmed, the checker sends everything to the session thread: safe
                         // whatever is in flight.
-                        let _ = self.checker.command(&Command::disarm(session));
+                        self.checker.command(&Command::disarm(session));
                         slot.draining = false;
                     } else if read == slot.sent_to_session {
-                        let _ = self.checker.command(&Command::arm(session, expected));
+                        self.checker.command(&Command::arm(session, expected));
                         slot.draining = false;
                     } else {
                         // Messages are in flight to the session thread: stop reading until it
@@ -550,7 +556,7 @@ impl<T: Transport> NetCore<T> {
                 Decoded::Garbled(garbled) => {
                     let d = self
                         .checker
-                        .check_garbled(session, offset, garbled.skip, at);
+                        .check_garbled(session, offset, &rest[..garbled.skip], at);
                     (d.unwrap_or_default(), garbled.skip, false)
                 }
                 Decoded::Message(msg) => {
@@ -608,7 +614,7 @@ impl<T: Transport> NetCore<T> {
         }
         slot.draining = false;
         slot.transmitted_of_front = 0;
-        let _ = self.checker.command(&Command::disarm(index as u16));
+        self.checker.command(&Command::disarm(index as u16));
     }
 
     fn close_all(&mut self) {

@@ -1,8 +1,13 @@
-//! End to end over loopback: a `gapless venue` that drops messages, forces a gap and cuts the
-//! connection once; the gateway connecting to it, in both modes and on both transports; and
-//! the application in another process, attached to the session's channel file, which must see
-//! every ExecutionReport exactly once and in order. One test also kills the application
-//! process mid-stream and starts another, which resumes where the first stopped.
+//! End to end over loopback: a `gapless venue` that drops and corrupts messages, forces a gap
+//! and cuts the connection once; the gateway connecting to it, in both modes and on both
+//! transports; and the application in another process, attached to the session's channel
+//! file, which must see every ExecutionReport exactly once and in order. One test also kills
+//! the application process mid-stream and starts another, which resumes where the first
+//! stopped.
+//!
+//! With the `hwsim` feature, two more runs use the verilated RTL checker, with the software
+//! checker as its shadow: any disagreement between them fails the run. `-- hwsim` (any argument)
+//! runs only the cases whose name contains it.
 //!
 //! The application process is this test binary run again with the channel in the environment
 //! (it has no test harness: `main` picks the role). The runs take turns (they spin, and the
@@ -43,6 +48,9 @@ fn venue_config() -> VenueConfig {
     config.faults = FaultConfig {
         plan: FaultPlan {
             drop: 0.001,
+            // Garbled messages too: framing errors mid-stream, on which the RTL checker may
+            // decide only when the next message comes.
+            corrupt: 0.002,
             ..FaultPlan::NONE
         },
         seed: 7,
@@ -179,6 +187,16 @@ fn end_to_end(
         report
     });
 
+    #[cfg(feature = "hwsim")]
+    if let gapless_runtime::CheckerPlan::Hwsim(shadow) = &config.checker {
+        println!("  {shadow}");
+        assert_eq!(shadow.disagreements(), 0, "{shadow}");
+        assert!(shadow.compared() >= MESSAGES, "{shadow}");
+        assert!(
+            shadow.garbled() > 0,
+            "no garbled bytes reached the RTL: {shadow}"
+        );
+    }
     let ids = processed(&out);
     let expected: Vec<u64> = (1..=MESSAGES).collect();
     if ids != expected {
@@ -190,6 +208,7 @@ fn end_to_end(
     }
     assert!(
         report.faults.dropped + report.faults.forced_gaps > 0
+            && report.faults.corrupted > 0
             && report.faults.forced_disconnects == 1,
         "the faults did not happen: {report}"
     );
@@ -258,14 +277,42 @@ const CASES: &[Case] = &[
         kill_after: Some(MESSAGES as usize / 2),
         tweak: |_| {},
     },
+    #[cfg(feature = "hwsim")]
+    Case {
+        name: "inline, sockets, hwsim checker",
+        mode: Mode::Inline,
+        transport: TransportKind::Socket,
+        kill_after: None,
+        tweak: hwsim_checker,
+    },
+    #[cfg(feature = "hwsim")]
+    Case {
+        name: "threaded, sockets, hwsim checker",
+        mode: Mode::Threaded,
+        transport: TransportKind::Socket,
+        kill_after: None,
+        tweak: hwsim_checker,
+    },
 ];
+
+#[cfg(feature = "hwsim")]
+fn hwsim_checker(config: &mut RuntimeConfig) {
+    config.checker = gapless_runtime::CheckerPlan::Hwsim(gapless_runtime::ShadowReport::default());
+}
 
 fn main() {
     if std::env::var_os(ENV_CHANNEL).is_some() {
         application_process();
         return;
     }
-    for case in CASES {
+    let only = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let cases = CASES.iter().filter(|case| {
+        only.as_ref()
+            .is_none_or(|only| case.name.contains(only.as_str()))
+    });
+    let mut ran = 0;
+    for case in cases {
+        ran += 1;
         let started = Instant::now();
         end_to_end(case.mode, case.transport, case.kill_after, case.tweak);
         println!(
@@ -274,6 +321,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
     }
+    assert!(ran > 0, "no case is named like {only:?}");
 }
 
 /// The application side, run in its own process by the runs above. It keeps what it has

@@ -239,7 +239,11 @@ pub enum Opcode {
     Arm = 1,
     /// Divert every message to the recovery side until armed again.
     Disarm = 2,
-    /// Back to the initial state: disarmed, expecting 1.
+    /// Back to the initial state: disarmed, expecting 1. The runtime sends it for each new
+    /// connection of the session, which starts a new stream: a checker that frames the stream
+    /// itself (the RTL of `hw/rtl`) also drops any partial message it holds for the session and
+    /// restarts its stream offset at 0. The software checker is handed framed messages with
+    /// their offsets, so for it only the registers change.
     Reset = 3,
 }
 
