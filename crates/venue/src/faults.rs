@@ -6,6 +6,8 @@
 //! `--disconnect-after` one) and drops the `--gap-at` ones itself. Everything it sees was
 //! journaled by the session first, so whatever it destroys can be resent.
 
+use std::collections::BTreeSet;
+
 use gapless_codec::{Decoded, Limits, Message, decode};
 use gapless_dict::SessionDictionary;
 use gapless_sim::{Fault, FaultInjector, FaultPlan, Wire};
@@ -24,8 +26,9 @@ const CUT: FaultPlan = FaultPlan {
 pub(crate) struct FaultStage {
     injector: FaultInjector,
     plan: FaultPlan,
-    /// MsgSeqNums still to drop the first time they go out.
-    gap_at: Vec<u64>,
+    /// MsgSeqNums still to drop the first time they go out (a set: a forced gap of 100,000
+    /// messages must not cost a scan of the list per message sent).
+    gap_at: BTreeSet<u64>,
     /// Cut at the first application message with a MsgSeqNum above this (once).
     cut_after: Option<u64>,
     fault_resends: bool,
@@ -44,7 +47,7 @@ impl FaultStage {
         FaultStage {
             injector: FaultInjector::new(config.plan, config.seed).with_limits(limits),
             plan: config.plan,
-            gap_at: config.gap_at.clone(),
+            gap_at: config.gap_at.iter().copied().collect(),
             cut_after: None,
             fault_resends: config.fault_resends,
             dictionary,
@@ -128,13 +131,7 @@ impl FaultStage {
     }
 
     fn take_gap_at(&mut self, seq: u64) -> bool {
-        match self.gap_at.iter().position(|&s| s == seq) {
-            Some(i) => {
-                self.gap_at.swap_remove(i);
-                true
-            }
-            None => false,
-        }
+        self.gap_at.remove(&seq)
     }
 }
 
