@@ -197,6 +197,11 @@ round_trip rt-max 0 "$n_closed"
 round_trip rt-10k 10000 "$n_10k"
 round_trip rt-100k 100000 "$n_100k"
 round_trip tput-orders 0 "$n_tput"
+step "Gapless: closed-loop round trip with the outbound journal in memory-mapped files"
+# Flushed at the end only, and synced before every send (msync per message).
+run_bench roundtrip --rate 0 --count "$n_closed" --store file --name rt-max-filestore.gapless
+run_bench roundtrip --rate 0 --count "$((n_closed / 10))" --store file-sync \
+  --name rt-max-filesync.gapless
 step "Gapless: round trip at 500,000/s offered"
 run_bench roundtrip --rate 500000 --count "$n_500k" --time-limit 300
 

@@ -2,6 +2,7 @@
 //! polling) and the Gapless gateway inline on the calling thread (pinned to the other core, busy
 //! polling), with the application embedded on that same thread, as `gapless demo` does.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use gapless_runtime::{
     Backoff, ChannelPlan, Endpoint, Gateway, IdleStrategy, SessionPlan, StorePlan, open_session,
 };
 use gapless_session::{HoldLimits, QueueOverflow, Role, SessionConfig};
+use gapless_store::Durability;
 use gapless_transport::{SocketTransport, TransportConfig};
 use gapless_venue::{Venue, VenueConfig, VenueReport};
 
@@ -27,11 +29,44 @@ pub trait App {
     fn done(&self) -> bool;
 }
 
-/// Where the two sides run.
+/// Where the two sides run, and where the gateway journals.
 #[derive(Debug, Clone, Copy)]
-pub struct Cores {
-    pub gateway: usize,
-    pub venue: usize,
+pub struct Setup {
+    pub gateway_cpu: usize,
+    pub venue_cpu: usize,
+    pub store: StoreChoice,
+}
+
+/// The gateway session's outbound store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChoice {
+    Memory,
+    /// Memory-mapped files in a fresh directory under the system's temporary directory.
+    File(Durability),
+}
+
+impl StoreChoice {
+    /// The plan, and the directory to remove after the run.
+    fn plan(self) -> std::io::Result<(StorePlan, Option<PathBuf>)> {
+        match self {
+            StoreChoice::Memory => Ok((StorePlan::Memory, None)),
+            StoreChoice::File(durability) => {
+                let path = std::env::temp_dir()
+                    .join(format!("gapless-bench-store-{}", std::process::id()));
+                if path.exists() {
+                    std::fs::remove_dir_all(&path)?;
+                }
+                std::fs::create_dir_all(&path)?;
+                Ok((
+                    StorePlan::File {
+                        path: path.clone(),
+                        durability,
+                    },
+                    Some(path),
+                ))
+            }
+        }
+    }
 }
 
 /// How a run ended.
@@ -59,7 +94,7 @@ pub fn venue_config() -> VenueConfig {
 /// `application` until the application is done, the venue ends, or `time_limit` passes.
 pub fn run(
     venue: &VenueConfig,
-    cores: Cores,
+    setup: Setup,
     time_limit: Duration,
     tweak: impl FnOnce(&mut SessionConfig),
     application: &mut impl App,
@@ -80,6 +115,10 @@ pub fn run(
         overflow: QueueOverflow::DropAndRerequest,
     };
     tweak(&mut session);
+    let (store, store_dir) = setup
+        .store
+        .plan()
+        .map_err(|e| BenchError::Start(format!("store directory: {e}")))?;
     let plan = SessionPlan {
         name: "bench".into(),
         session,
@@ -90,7 +129,7 @@ pub fn run(
                 max: Duration::from_millis(500),
             },
         },
-        store: StorePlan::Memory,
+        store,
         channel: ChannelPlan {
             path: None,
             config: ChannelConfig {
@@ -100,7 +139,7 @@ pub fn run(
             ..ChannelPlan::default()
         },
     };
-    pin(cores.gateway);
+    pin(setup.gateway_cpu);
     let rss_before_session = crate::memory::rss_bytes();
     let mut opened = open_session(&plan).map_err(|e| BenchError::Start(e.to_string()))?;
     let mut app = opened
@@ -121,7 +160,7 @@ pub fn run(
     let report = std::thread::scope(|scope| {
         let stop = &stop;
         let venue_thread = scope.spawn(move || {
-            pin(cores.venue);
+            pin(setup.venue_cpu);
             bound.run(stop, |_| {})
         });
         let mut shutdown_at: Option<Instant> = None;
@@ -148,7 +187,15 @@ pub fn run(
             .map_err(|_| BenchError::Venue("the venue panicked".into()))?
             .map_err(|e| BenchError::Venue(e.to_string()))
     });
-    let _ = gateway.finish();
+    let unflushed = gateway.finish();
+    if let Some(dir) = store_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    if let Some((_, error)) = unflushed.first() {
+        return Err(BenchError::Start(format!(
+            "store flush at the end: {error}"
+        )));
+    }
     Ok(Outcome {
         venue: report?,
         timed_out,

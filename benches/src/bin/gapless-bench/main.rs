@@ -27,6 +27,10 @@
 //! - `ingest`, `rate`: record figures measured by another program (QuickFIX's `qf_bench`).
 //! - `table`: the tables of a results folder.
 //!
+//! Every run takes `--gateway-cpu N` and `--venue-cpu N` (0 and 1), and `--store` for the
+//! gateway session's outbound journal: `memory` (the default), or a memory-mapped `file` store
+//! flushed at the end, every 64 messages (`file-batched`) or per message (`file-sync`).
+//!
 //! What it is not: a test (nothing here asserts a speed), or a measure of anything but this
 //! host's loopback: no NIC, no kernel bypass (the DPDK transport is not benchmarked here).
 #![forbid(unsafe_code)]
@@ -40,6 +44,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use gapless_store::Durability;
+use harness::StoreChoice;
 use report::{ReportError, Results};
 
 /// Why a benchmark could not produce its figure.
@@ -133,10 +139,22 @@ impl Options {
         }
     }
 
-    pub fn cores(&self) -> Result<harness::Cores, BenchError> {
-        Ok(harness::Cores {
-            gateway: self.number_or("gateway-cpu", 0)? as usize,
-            venue: self.number_or("venue-cpu", 1)? as usize,
+    pub fn setup(&self) -> Result<harness::Setup, BenchError> {
+        let store = match self.str_or("store", "memory") {
+            "memory" => StoreChoice::Memory,
+            "file" => StoreChoice::File(Durability::None),
+            "file-batched" => StoreChoice::File(Durability::Batched { every: 64 }),
+            "file-sync" => StoreChoice::File(Durability::PerMessage),
+            other => {
+                return Err(BenchError::Usage(format!(
+                    "--store {other}: memory, file, file-batched or file-sync"
+                )));
+            }
+        };
+        Ok(harness::Setup {
+            gateway_cpu: self.number_or("gateway-cpu", 0)? as usize,
+            venue_cpu: self.number_or("venue-cpu", 1)? as usize,
+            store,
         })
     }
 }

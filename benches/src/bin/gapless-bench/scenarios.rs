@@ -243,7 +243,7 @@ pub fn roundtrip(options: &Options, results: &Results) -> Result<(), BenchError>
         errors: 0,
     };
     let venue = harness::venue_config();
-    let outcome = harness::run(&venue, options.cores()?, time_limit, |_| {}, &mut app)?;
+    let outcome = harness::run(&venue, options.setup()?, time_limit, |_| {}, &mut app)?;
     if app.unexpected != 0 || app.errors != 0 || outcome.venue.order_violations != 0 {
         return Err(BenchError::Check(format!(
             "{name}: {} unexpected replies, {} ring errors, {} ClOrdID violations at the venue",
@@ -438,7 +438,7 @@ pub fn stream(options: &Options, results: &Results) -> Result<(), BenchError> {
     venue.messages = count;
     venue.rate = rate;
     let mut app = Stream::new(count);
-    let outcome = harness::run(&venue, options.cores()?, time_limit, |_| {}, &mut app)?;
+    let outcome = harness::run(&venue, options.setup()?, time_limit, |_| {}, &mut app)?;
     app.check(&name)?;
     let mean_len = app.bytes as f64 / count.max(1) as f64;
     let note = format!(
@@ -499,7 +499,7 @@ pub fn gap(options: &Options, results: &Results) -> Result<(), BenchError> {
     let mut app = Stream::new(count);
     let outcome = harness::run(
         &venue,
-        options.cores()?,
+        options.setup()?,
         time_limit,
         |session| session.resend_limits.request_chunk = (chunk > 0).then_some(chunk),
         &mut app,
@@ -598,7 +598,7 @@ pub fn loopback(options: &Options, results: &Results) -> Result<(), BenchError> 
     let warmup = options.number_or("warmup", count / 10)?;
     let out_bytes = options.number_or("out-bytes", 171)? as usize;
     let in_bytes = options.number_or("in-bytes", 200)? as usize;
-    let cores = options.cores()?;
+    let setup = options.setup()?;
     let name = options.str_or("name", "loopback.tcp").to_string();
     let io = |e: std::io::Error| BenchError::Io(format!("loopback: {e}"));
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io)?;
@@ -606,7 +606,7 @@ pub fn loopback(options: &Options, results: &Results) -> Result<(), BenchError> 
     let mut histogram = new_histogram();
     std::thread::scope(|scope| -> Result<(), BenchError> {
         let server = scope.spawn(move || -> std::io::Result<()> {
-            harness::pin(cores.venue);
+            harness::pin(setup.venue_cpu);
             let (mut stream, _) = listener.accept()?;
             stream.set_nodelay(true)?;
             stream.set_nonblocking(true)?;
@@ -622,7 +622,7 @@ pub fn loopback(options: &Options, results: &Results) -> Result<(), BenchError> 
             }
             Ok(())
         });
-        harness::pin(cores.gateway);
+        harness::pin(setup.gateway_cpu);
         let mut stream = TcpStream::connect(addr).map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
         stream.set_nonblocking(true).map_err(io)?;
