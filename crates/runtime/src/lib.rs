@@ -43,7 +43,7 @@ pub use config::{
 pub use gateway::{Gateway, StartError};
 pub use idle::IdleStrategy;
 pub use log::{Direction, LogWriter, Logger};
-pub use session_io::GatewayHooks;
+pub use session_io::{GatewayHooks, MAX_PENDING_CONNECTIONS};
 
 use gapless_client::{AppEnd, Channel, GatewayEnd};
 use gapless_session::Session;

@@ -41,8 +41,8 @@ use crate::gateway::{MAX_UNSENT_BEFORE_TAKING, StartError};
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
-    GatewaySession, Notice, Output, PendingConnections, Reconnect, Stats, drain_session,
-    route_first_message, take_application_record,
+    GatewaySession, Notice, Output, PendingConnections, Reconnect, SendProgress, Stats,
+    drain_session, route_first_message, take_application_record,
 };
 use crate::{OpenedSession, RunError};
 
@@ -239,6 +239,8 @@ pub(crate) fn split<T: Transport>(
     let mut net_slots = Vec::with_capacity(sessions.len());
     let mut session_slots = Vec::with_capacity(sessions.len());
     let mut listeners: Vec<(ListenerId, SocketAddr, SocketAddr)> = Vec::new();
+    let first_message_timeout =
+        PendingConnections::timeout_for(sessions.iter().map(|o| o.session.config()));
     for opened in sessions {
         let ring = |what| {
             Ring::anonymous(RING_CAPACITY).map_err(|error| {
@@ -271,9 +273,12 @@ pub(crate) fn split<T: Transport>(
             }
             Endpoint::Connect { .. } => None,
         };
-        let stats = opened.channel.stats();
+        let stats = Stats::new(opened.channel.stats(), &opened.name);
         let (delivery, orders) = opened.channel.split();
         net_slots.push(NetSlot {
+            name: opened.name.clone(),
+            heartbeat: opened.session.config().heartbeat_interval,
+            sending: SendProgress::default(),
             screen: opened.session.inbound_screen(),
             limits: *opened.session.limits(),
             route,
@@ -292,7 +297,7 @@ pub(crate) fn split<T: Transport>(
             session: opened.session,
             endpoint: opened.endpoint,
             orders,
-            stats: Stats::new(stats),
+            stats,
             to_net: Outbox::new(to_net),
             from_net,
             read_from_net: 0,
@@ -312,7 +317,7 @@ pub(crate) fn split<T: Transport>(
             transport,
             checker,
             slots: net_slots,
-            pending: PendingConnections::default(),
+            pending: PendingConnections::new(first_message_timeout),
             listeners,
             clock: Clock::new(),
             log,
@@ -328,6 +333,11 @@ pub(crate) fn split<T: Transport>(
 /// What the network core keeps per session.
 #[derive(Debug)]
 struct NetSlot {
+    name: String,
+    /// The configured heartbeat interval: how long the peer may leave our bytes unread.
+    heartbeat: std::time::Duration,
+    /// Whether the peer takes what we send.
+    sending: SendProgress,
     screen: InboundScreen,
     limits: Limits,
     /// Acceptors: the listening address, our CompID and the peer's.
@@ -373,8 +383,28 @@ impl<T: Transport> NetCore<T> {
             worked |= self.apply_session_records(index, now);
             worked |= self.slots[index].outlet.flush();
             worked |= self.read(index, now);
+            worked |= self.close_if_not_reading(index, now);
         }
         worked
+    }
+
+    /// Closes a connection whose peer has taken none of our bytes for a heartbeat interval, and
+    /// tells the session thread it is gone.
+    fn close_if_not_reading(&mut self, index: usize, now: Now) -> bool {
+        let slot = &mut self.slots[index];
+        let Some(conn) = slot.conn else {
+            return false;
+        };
+        let unsent = self.transport.unsent(conn);
+        if !slot
+            .sending
+            .stalled(&slot.name, unsent, slot.heartbeat, now.instant)
+        {
+            return false;
+        }
+        self.release(index);
+        push_control(&mut self.slots[index], CLOSED, None);
+        true
     }
 
     fn on_transport_event(&mut self, now: Now, event: NetEvent) {
@@ -384,7 +414,10 @@ impl<T: Transport> NetCore<T> {
                 conn,
                 peer,
             } => match self.listeners.iter().find(|(id, _, _)| *id == listener) {
-                Some((_, listen, _)) => self.pending.add(conn, *listen, peer, now),
+                Some((_, listen, _)) => {
+                    self.pending
+                        .add(&mut self.transport, conn, *listen, peer, now)
+                }
                 None => self.transport.close(conn),
             },
             NetEvent::Connected { conn } => {
@@ -459,6 +492,7 @@ impl<T: Transport> NetCore<T> {
                     };
                     let rest = &body[slot.transmitted_of_front..];
                     let sent = self.transport.send(conn, rest).unwrap_or(rest.len());
+                    slot.sending.queued(sent);
                     if let Some(log) = &mut self.log {
                         log.record(index as u16, Direction::Outbound, now.utc, &rest[..sent]);
                     }
@@ -538,7 +572,11 @@ impl<T: Transport> NetCore<T> {
         let session = index as u16;
         let bytes = self.transport.received(conn);
         let mut used = 0;
-        let mut blocked = slot.draining || slot.outlet.is_blocked();
+        // A peer that does not take our answers is not read either, so that what it sends
+        // cannot queue up answers without bound.
+        let mut blocked = slot.draining
+            || slot.outlet.is_blocked()
+            || self.transport.unsent(conn) >= MAX_UNSENT_BEFORE_TAKING;
         while !blocked && used < bytes.len() {
             let rest = &bytes[used..];
             let offset = slot.stream_offset + used as u64;
@@ -606,6 +644,7 @@ impl<T: Transport> NetCore<T> {
         }
         slot.draining = false;
         slot.transmitted_of_front = 0;
+        slot.sending = SendProgress::default();
         let _ = self.checker.command(&Command::disarm(index as u16));
     }
 
@@ -806,6 +845,7 @@ impl SessionSlot {
                                 }
                             }
                             Decoded::Garbled(garbled) => {
+                                self.stats.note_garbled(garbled.error);
                                 self.session.handle_frame_error(now, payload, &garbled);
                             }
                             Decoded::Incomplete => {
