@@ -227,8 +227,9 @@ pub(crate) struct Stats {
     pub(crate) writer: StatsWriter,
     published: gapless_session::Counters,
     name: String,
-    /// The framing error of the last garbled input, for the next warning about it.
-    last_garbled: Option<FrameError>,
+    /// The framing error of the first garbled input since the last warning about it (what
+    /// follows is often garbled because of it), for the next warning.
+    first_garbled: Option<FrameError>,
     garbled: CounterWarning,
     resends_ignored: CounterWarning,
 }
@@ -239,24 +240,25 @@ impl Stats {
             writer,
             published: Default::default(),
             name: name.to_owned(),
-            last_garbled: None,
+            first_garbled: None,
             garbled: CounterWarning::default(),
             resends_ignored: CounterWarning::default(),
         }
     }
 
-    /// Garbled input was handed to the session; the next warning names `error`.
+    /// Garbled input was handed to the session; the next warning names `error` if it is the
+    /// first since the last one.
     pub(crate) fn note_garbled(&mut self, error: FrameError) {
-        self.last_garbled = Some(error);
+        self.first_garbled.get_or_insert(error);
     }
 
     /// Warns, at most once per [`WARNING_INTERVAL`] each, about garbled input dropped and
     /// ResendRequests ignored over the rate limit since the last warning.
     fn warn_about_peer(&mut self, counters: &gapless_session::Counters, now: Instant) {
         if let Some(count) = self.garbled.due(counters.garbled_dropped, now) {
-            let last = self.last_garbled.take();
-            let error = last.as_ref().map_or(String::new(), ToString::to_string);
-            tracing::warn!(session = %self.name, count, last = %error, "garbled input dropped");
+            let first = self.first_garbled.take();
+            let error = first.as_ref().map_or(String::new(), ToString::to_string);
+            tracing::warn!(session = %self.name, count, first = %error, "garbled input dropped");
         }
         if let Some(count) = self
             .resends_ignored
@@ -418,7 +420,8 @@ impl SendProgress {
     }
 
     /// Whether bytes have waited without progress for a heartbeat interval (at least
-    /// [`MIN_SEND_STALL`]); if so, logs that session `name`'s peer is not reading.
+    /// [`MIN_SEND_STALL`]; [`NO_HEARTBEAT_SEND_STALL`] for a session without heartbeats); if
+    /// so, logs that session `name`'s peer is not reading.
     pub(crate) fn stalled(
         &mut self,
         name: &str,
@@ -427,7 +430,12 @@ impl SendProgress {
         now: Instant,
     ) -> bool {
         let waited = self.waited(unsent, now);
-        if waited < heartbeat.max(MIN_SEND_STALL) {
+        let limit = if heartbeat.is_zero() {
+            NO_HEARTBEAT_SEND_STALL
+        } else {
+            heartbeat.max(MIN_SEND_STALL)
+        };
+        if waited < limit {
             return false;
         }
         tracing::warn!(
@@ -443,6 +451,9 @@ impl SendProgress {
 /// The shortest a peer may leave our bytes unread before it is disconnected, whatever its
 /// heartbeat interval (which is the limit otherwise).
 const MIN_SEND_STALL: Duration = Duration::from_secs(1);
+
+/// How long a peer of a session without heartbeats (HeartBtInt 0) may leave our bytes unread.
+const NO_HEARTBEAT_SEND_STALL: Duration = Duration::from_secs(30);
 
 /// When an initiator connects next: at once at start, then after delays that double from the
 /// backoff's initial delay up to its maximum, and start over after a logon.
@@ -655,6 +666,15 @@ mod tests {
         progress.waited(10, at(0));
         assert!(!progress.stalled("s", 10, Duration::from_millis(10), at(500)));
         assert!(progress.stalled("s", 10, Duration::from_millis(10), at(1_000)));
+    }
+
+    #[test]
+    fn test_send_progress_no_heartbeats_waits_the_fixed_limit() {
+        let mut progress = SendProgress::default();
+        progress.queued(10);
+        progress.waited(10, at(0));
+        assert!(!progress.stalled("s", 10, Duration::ZERO, at(29_000)));
+        assert!(progress.stalled("s", 10, Duration::ZERO, at(30_000)));
     }
 
     #[test]

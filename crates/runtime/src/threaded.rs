@@ -278,6 +278,7 @@ pub(crate) fn split<T: Transport>(
         net_slots.push(NetSlot {
             name: opened.name.clone(),
             heartbeat: opened.session.config().heartbeat_interval,
+            configured_heartbeat: opened.session.config().heartbeat_interval,
             sending: SendProgress::default(),
             screen: opened.session.inbound_screen(),
             limits: *opened.session.limits(),
@@ -330,12 +331,25 @@ pub(crate) fn split<T: Transport>(
     ))
 }
 
+/// The heartbeat interval an acceptor session will run with: the HeartBtInt of the peer's first
+/// message (its Logon), else the configured one. The session thread checks the Logon; this is
+/// only how long the network core lets the peer leave our bytes unread.
+fn proposed_heartbeat(first: &[u8], slot: &NetSlot) -> std::time::Duration {
+    match decode(first, &slot.limits) {
+        Decoded::Message(logon) => logon
+            .get_u64(gapless_codec::tag::HEART_BT_INT)
+            .map_or(slot.configured_heartbeat, std::time::Duration::from_secs),
+        _ => slot.configured_heartbeat,
+    }
+}
+
 /// What the network core keeps per session.
 #[derive(Debug)]
 struct NetSlot {
     name: String,
-    /// The configured heartbeat interval: how long the peer may leave our bytes unread.
+    /// How long the peer may leave our bytes unread: the heartbeat interval of the connection.
     heartbeat: std::time::Duration,
+    configured_heartbeat: std::time::Duration,
     /// Whether the peer takes what we send.
     sending: SendProgress,
     screen: InboundScreen,
@@ -465,11 +479,13 @@ impl<T: Transport> NetCore<T> {
                 return worked;
             };
             worked = true;
+            let proposed = proposed_heartbeat(self.transport.received(conn), &self.slots[index]);
             let slot = &mut self.slots[index];
             slot.conn = Some(conn);
             slot.stream_offset = 0;
             slot.reading = true;
             slot.draining = false;
+            slot.heartbeat = proposed;
             push_control(slot, CONNECTED, Some(peer));
         }
     }
