@@ -157,7 +157,7 @@ expected_lines() {
     slowloris) echo "connection refused|no complete first message in time"; echo "$s|heartbeat timeout" ;;
     logon-flood) echo "connection refused|no session for these CompIDs"; echo "connection refused|no complete first message in time" ;;
     resend-storm) echo "$s|ResendRequests over the rate limit ignored" ;;
-    sequence-reset) echo "$s|MsgSeqNum too low" ;;
+    sequence-reset) echo "$s|SequenceReset moved the expected MsgSeqNum"; echo "$s|MsgSeqNum too low" ;;
     never-read) echo "$s|peer not reading" ;;
     *) echo "no expected log line for $1" >&2; return 1 ;;
   esac

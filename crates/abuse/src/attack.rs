@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use gapless_codec::tag;
 use gapless_sim::Rng;
 
-use crate::peer::{Ending, Identity, Peer, PeerError, is_closed};
+use crate::peer::{Ending, Identity, Peer, PeerError, encode, is_closed};
 
 /// A count for the short form (CI) and for `--long`.
 #[derive(Debug, Clone, Copy)]
@@ -465,9 +465,7 @@ fn huge_body_length(
 
 fn oversized(target: &Target, body: u64, report: &mut Report) -> Result<(), PeerError> {
     let text = vec![b'x'; body as usize];
-    let probe = target.peer()?;
-    let logon = probe.encode(b"A", &[(tag::TEXT, &text)])?;
-    drop(probe);
+    let logon = encode(&target.identity, 1, b"A", &[(tag::TEXT, &text)])?;
     before_logon_each(target, &[logon], report)?;
     let mut peer = target.logged_on(30)?;
     report.connections += 1;

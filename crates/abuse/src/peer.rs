@@ -114,24 +114,7 @@ impl Peer {
 
     /// The bytes [`Peer::send`] would write, without writing them or using a MsgSeqNum.
     pub fn encode(&self, msg_type: &[u8], body: &[(u32, &[u8])]) -> io::Result<Vec<u8>> {
-        let size = 512 + body.iter().map(|(_, v)| v.len() + 12).sum::<usize>();
-        let mut buf = vec![0u8; size];
-        let header = StandardHeader::new(
-            self.identity.sender.as_bytes(),
-            self.identity.target.as_bytes(),
-            self.next_seq,
-            utc_now(),
-            TimePrecision::Millis,
-        );
-        let mut encoder = Encoder::new(&mut buf, self.identity.begin_string.as_bytes(), msg_type);
-        encoder.header(&header);
-        for (tag, value) in body {
-            encoder.field(*tag, value);
-        }
-        let message = encoder
-            .finish()
-            .map_err(|error| io::Error::new(ErrorKind::InvalidInput, error.to_string()))?;
-        Ok(message.to_vec())
+        encode(&self.identity, self.next_seq, msg_type, body)
     }
 
     /// Sends a Logon (ResetSeqNumFlag=Y, HeartBtInt `heartbeat`) and waits for the gateway's.
@@ -268,6 +251,33 @@ impl Peer {
         }
         self.inbox.drain(..used);
     }
+}
+
+/// A message from `identity` with MsgSeqNum `seq`, the current SendingTime and `body`.
+pub fn encode(
+    identity: &Identity,
+    seq: u64,
+    msg_type: &[u8],
+    body: &[(u32, &[u8])],
+) -> io::Result<Vec<u8>> {
+    let size = 512 + body.iter().map(|(_, v)| v.len() + 12).sum::<usize>();
+    let mut buf = vec![0u8; size];
+    let header = StandardHeader::new(
+        identity.sender.as_bytes(),
+        identity.target.as_bytes(),
+        seq,
+        utc_now(),
+        TimePrecision::Millis,
+    );
+    let mut encoder = Encoder::new(&mut buf, identity.begin_string.as_bytes(), msg_type);
+    encoder.header(&header);
+    for (tag, value) in body {
+        encoder.field(*tag, value);
+    }
+    let message = encoder
+        .finish()
+        .map_err(|error| io::Error::new(ErrorKind::InvalidInput, error.to_string()))?;
+    Ok(message.to_vec())
 }
 
 /// Whether an I/O error means the other side closed or reset the connection.

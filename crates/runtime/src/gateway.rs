@@ -30,7 +30,7 @@ use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
     GatewaySession, Notice, Output, PendingConnections, Reconnect, SendProgress, Stats,
-    drain_session, route_first_message, take_application_record,
+    drain_session, log_sequence_reset, route_first_message, take_application_record,
 };
 
 /// Orders are taken from the application only while less than this is waiting in the socket's
@@ -514,7 +514,10 @@ fn read_inbound<T: Transport>(
                 let descriptor = checker
                     .check_message(session_index, offset, &msg, now.instant.as_nanos())
                     .unwrap_or_default();
+                let expected = slot.session.next_target_seq();
                 let disposition = slot.session.handle_message(now, &msg);
+                let moved_to = slot.session.next_target_seq();
+                log_sequence_reset(&slot.name, &msg, expected, moved_to);
                 // The checker and the session judge the sequence independently: an in-order
                 // message by the checker never opens a gap in the session.
                 debug_assert!(

@@ -203,6 +203,23 @@ pub(crate) fn drain_session(
     drained
 }
 
+/// Logs a SequenceReset in reset mode (not a GapFill) that moved session `name`'s expected
+/// inbound MsgSeqNum from `before` to `after`: the peer skipped numbers without sending them,
+/// which is rare and worth a line.
+pub(crate) fn log_sequence_reset(name: &str, msg: &Message<'_>, before: u64, after: u64) {
+    if after != before
+        && msg.msg_type() == b"4"
+        && msg.get_bool(gapless_codec::tag::GAP_FILL_FLAG) != Ok(true)
+    {
+        tracing::warn!(
+            session = %name,
+            from = before,
+            to = after,
+            "SequenceReset moved the expected MsgSeqNum"
+        );
+    }
+}
+
 /// The acceptor session a connection's first message names by its CompIDs, among sessions
 /// listening on `listen`: `(listen, our CompID, peer's CompID)` per session, `None` for
 /// initiators.

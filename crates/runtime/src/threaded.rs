@@ -42,7 +42,7 @@ use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
     GatewaySession, Notice, Output, PendingConnections, Reconnect, SendProgress, Stats,
-    drain_session, route_first_message, take_application_record,
+    drain_session, log_sequence_reset, route_first_message, take_application_record,
 };
 use crate::{OpenedSession, RunError};
 
@@ -855,7 +855,11 @@ impl SessionSlot {
                         let limits = *self.session.limits();
                         match decode(payload, &limits) {
                             Decoded::Message(msg) => {
-                                if self.session.handle_message(now, &msg) == Disposition::Deliver {
+                                let expected = self.session.next_target_seq();
+                                let disposition = self.session.handle_message(now, &msg);
+                                let moved_to = self.session.next_target_seq();
+                                log_sequence_reset(&self.name, &msg, expected, moved_to);
+                                if disposition == Disposition::Deliver {
                                     let seq = msg.msg_seq_num().unwrap_or(0);
                                     push_deliver(&mut self.to_net, seq, msg.as_bytes());
                                 }
