@@ -83,12 +83,18 @@ scripts/crash-campaign.sh
 step "wire check: tshark decodes what Gapless sent (docs/interop.md)"
 scripts/wire-check.sh
 
+step "abuse campaign: hostile peers against gapless run beside a healthy session (docs/reliability.md)"
+scripts/abuse-campaign.sh
+
 if $long; then
   step "long: property tests with 100x the cases, 200,000 simulation seeds, and the ignored long tests"
   GAPLESS_SIM_SEEDS=200000 PROPTEST_CASES=50000 cargo test --workspace --release -- --include-ignored
   step "long: the QuickFIX interop matrix and 100 crash-and-restart rounds"
   scripts/interop-quickfix.sh --long
   scripts/crash-campaign.sh --long
+  step "long: the abuse campaign's larger variants, in both modes"
+  scripts/abuse-campaign.sh --long
+  scripts/abuse-campaign.sh --long --mode threaded
 fi
 
 printf '\n== all tests passed in %d s\n' $((SECONDS - started))

@@ -30,8 +30,9 @@ use crate::config::{CheckerPlan, Endpoint};
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
-    GatewaySession, Notice, Output, PendingConnections, Reconnect, Stats, drain_session,
-    log_tls_failure, route_first_message, take_application_record,
+    GatewaySession, Notice, Output, PendingConnections, Reconnect, SendProgress, Stats,
+    drain_session, log_sequence_reset, log_tls_failure, route_first_message,
+    take_application_record,
 };
 
 /// Orders are taken from the application only while less than this is waiting in the socket's
@@ -56,6 +57,8 @@ pub(crate) struct Slot {
     reconnect: Reconnect,
     /// The session asked to disconnect: close once its last bytes are out.
     closing: bool,
+    /// Whether the peer takes what we send.
+    sending: SendProgress,
 }
 
 /// A listening socket and the configured address it serves.
@@ -151,6 +154,8 @@ impl<T: Transport> Gateway<T> {
             .map(|opened| (opened.name.as_str(), *opened.session.limits()))
             .collect();
         let checker = checker::build(checker, &limits)?;
+        let first_message_timeout =
+            PendingConnections::timeout_for(sessions.iter().map(|o| o.session.config()));
         let mut listeners: Vec<Listener> = Vec::new();
         let mut slots = Vec::with_capacity(sessions.len());
         for opened in sessions {
@@ -175,7 +180,7 @@ impl<T: Transport> Gateway<T> {
                     bound,
                 });
             }
-            let stats = opened.channel.stats();
+            let stats = Stats::new(opened.channel.stats(), &opened.name);
             let (delivery, orders) = opened.channel.split();
             slots.push(Slot {
                 name: opened.name,
@@ -183,19 +188,20 @@ impl<T: Transport> Gateway<T> {
                 endpoint: opened.endpoint,
                 conn: None,
                 stream_offset: 0,
-                stats: Stats::new(stats),
+                stats,
                 outlet: Outlet::new(delivery),
                 orders,
                 reading: true,
                 reconnect: Reconnect::now(),
                 closing: false,
+                sending: SendProgress::default(),
             });
         }
         Ok(Gateway {
             transport,
             checker,
             slots,
-            pending: PendingConnections::default(),
+            pending: PendingConnections::new(first_message_timeout),
             listeners,
             clock: Clock::new(),
             log,
@@ -295,7 +301,9 @@ impl<T: Transport> Gateway<T> {
                 let listen = self.listeners.iter().find(|l| l.id == listener);
                 match listen {
                     Some(listen) if !self.shutting_down => {
-                        self.pending.add(conn, listen.configured, peer, now)
+                        let transport = &mut self.transport;
+                        self.pending
+                            .add(transport, conn, listen.configured, peer, now)
                     }
                     _ => self.transport.close(conn),
                 }
@@ -405,7 +413,9 @@ impl<T: Transport> Gateway<T> {
                 conn,
                 now,
             );
-            if slot.closing && (self.transport.unsent(conn) == 0 || self.shutting_down) {
+            let unsent = self.transport.unsent(conn);
+            let done = slot.closing && (unsent == 0 || self.shutting_down);
+            if done || not_reading(slot, unsent, now) {
                 self.release_connection(index, now);
                 worked = true;
             }
@@ -448,6 +458,7 @@ impl<T: Transport> Gateway<T> {
             self.transport.close(conn);
         }
         slot.closing = false;
+        slot.sending = SendProgress::default();
         if slot.session.state() != State::Disconnected {
             slot.session.handle_disconnect(now);
         }
@@ -493,9 +504,12 @@ fn read_inbound<T: Transport>(
     now: Now,
 ) -> bool {
     let limits = *slot.session.limits();
+    let unsent = transport.unsent(conn);
     let bytes = transport.received(conn);
     let mut used = 0;
-    let mut blocked = slot.outlet.is_blocked();
+    // A peer that does not take our answers is not read either, so that what it sends cannot
+    // queue up answers without bound.
+    let mut blocked = slot.outlet.is_blocked() || unsent >= MAX_UNSENT_BEFORE_TAKING;
     while !blocked && used < bytes.len() && !slot.closing {
         let rest = &bytes[used..];
         let offset = slot.stream_offset + used as u64;
@@ -508,6 +522,7 @@ fn read_inbound<T: Transport>(
                     &rest[..garbled.skip],
                     now.instant.as_nanos(),
                 );
+                slot.stats.note_garbled(garbled.error);
                 slot.session
                     .handle_frame_error(now, &rest[..garbled.skip], &garbled);
                 used += garbled.skip;
@@ -520,7 +535,10 @@ fn read_inbound<T: Transport>(
                 let descriptor = checker
                     .check_message(session_index, offset, &msg, now.instant.as_nanos())
                     .unwrap_or_default();
+                let expected = slot.session.next_target_seq();
                 let disposition = slot.session.handle_message(now, &msg);
+                let moved_to = slot.session.next_target_seq();
+                log_sequence_reset(&slot.name, &msg, expected, moved_to);
                 // The checker and the session judge the sequence independently: an in-order
                 // message by the checker never opens a gap in the session.
                 debug_assert!(
@@ -555,6 +573,26 @@ fn read_inbound<T: Transport>(
         transport.set_reading(conn, !blocked);
     }
     used > 0
+}
+
+/// Whether the session's peer has taken none of the bytes waiting for it for a whole heartbeat
+/// interval (it keeps sending, or TCP would have ended the connection, but it does not read).
+/// If so the session ends (the application hears of it unless it had ended already) and the
+/// caller closes the connection.
+fn not_reading(slot: &mut Slot, unsent: usize, now: Now) -> bool {
+    let heartbeat = slot.session.heartbeat_interval();
+    if !slot
+        .sending
+        .stalled(&slot.name, unsent, heartbeat, now.instant)
+    {
+        return false;
+    }
+    if slot.session.state() != State::Disconnected {
+        slot.session.handle_disconnect(now);
+        let seq = slot.session.next_target_seq().saturating_sub(1);
+        slot.outlet.event(seq, Notice::ConnectionLost.event());
+    }
+    true
 }
 
 /// Whether the checker can stay as it is: the session is logged on and not recovering, so the
@@ -625,6 +663,7 @@ fn transmit<T: Transport>(
         if let Some(log) = log {
             log.record(session_index, Direction::Outbound, now.utc, &out[..sent]);
         }
+        slot.sending.queued(sent);
         let all = sent == out.len();
         slot.session.transmitted(sent);
         worked = true;

@@ -57,7 +57,9 @@ pub use gateway::{Gateway, StartError};
 pub use hwsim::ShadowReport;
 pub use idle::IdleStrategy;
 pub use log::{Direction, LogWriter, Logger};
-pub use session_io::{GatewayHooks, LogonCheck, LogonRequest, SharedLogonCheck};
+pub use session_io::{
+    GatewayHooks, LogonCheck, LogonRequest, MAX_PENDING_CONNECTIONS, SharedLogonCheck,
+};
 
 use gapless_client::{AppEnd, Channel, GatewayEnd};
 use gapless_session::Session;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use gapless_client::{
     Counter, Orders, OutboundRecord, Reason, SessionEvent, SessionState, StatsWriter,
 };
-use gapless_codec::{Decoded, Limits, Message, decode};
+use gapless_codec::{Decoded, FrameError, Limits, Message, decode};
 use gapless_session::{DisconnectReason, Event, Hooks, Instant, Now, Session, State};
 use gapless_store::AnyStore;
 use gapless_transport::{CloseReason, ConnId, Transport};
@@ -322,6 +322,23 @@ pub(crate) fn drain_session(
     drained
 }
 
+/// Logs a SequenceReset in reset mode (not a GapFill) that moved session `name`'s expected
+/// inbound MsgSeqNum from `before` to `after`: the peer skipped numbers without sending them,
+/// which is rare and worth a line.
+pub(crate) fn log_sequence_reset(name: &str, msg: &Message<'_>, before: u64, after: u64) {
+    if after != before
+        && msg.msg_type() == b"4"
+        && msg.get_bool(gapless_codec::tag::GAP_FILL_FLAG) != Ok(true)
+    {
+        tracing::warn!(
+            session = %name,
+            from = before,
+            to = after,
+            "SequenceReset moved the expected MsgSeqNum"
+        );
+    }
+}
+
 /// The acceptor session a connection's first message names by its CompIDs, among sessions
 /// listening on `listen`: `(listen, our CompID, peer's CompID)` per session, `None` for
 /// initiators.
@@ -339,23 +356,61 @@ pub(crate) fn route_first_message<'r>(
 }
 
 /// Publishes a session's counters into its channel for `gapless stat`, as differences from what
-/// was published before (each counter has this one writer).
+/// was published before (each counter has this one writer), and warns in the log about the
+/// counters a peer drives up by misbehaving.
 #[derive(Debug)]
 pub(crate) struct Stats {
     pub(crate) writer: StatsWriter,
     published: gapless_session::Counters,
+    name: String,
+    /// The framing error of the first garbled input since the last warning about it (what
+    /// follows is often garbled because of it), for the next warning.
+    first_garbled: Option<FrameError>,
+    garbled: CounterWarning,
+    resends_ignored: CounterWarning,
 }
 
 impl Stats {
-    pub(crate) fn new(writer: StatsWriter) -> Stats {
+    pub(crate) fn new(writer: StatsWriter, name: &str) -> Stats {
         Stats {
             writer,
             published: Default::default(),
+            name: name.to_owned(),
+            first_garbled: None,
+            garbled: CounterWarning::default(),
+            resends_ignored: CounterWarning::default(),
+        }
+    }
+
+    /// Garbled input was handed to the session; the next warning names `error` if it is the
+    /// first since the last one.
+    pub(crate) fn note_garbled(&mut self, error: FrameError) {
+        self.first_garbled.get_or_insert(error);
+    }
+
+    /// Warns, at most once per [`WARNING_INTERVAL`] each, about garbled input dropped and
+    /// ResendRequests ignored over the rate limit since the last warning.
+    fn warn_about_peer(&mut self, counters: &gapless_session::Counters, now: Instant) {
+        if let Some(count) = self.garbled.due(counters.garbled_dropped, now) {
+            let first = self.first_garbled.take();
+            let error = first.as_ref().map_or(String::new(), ToString::to_string);
+            tracing::warn!(session = %self.name, count, first = %error, "garbled input dropped");
+        }
+        if let Some(count) = self
+            .resends_ignored
+            .due(counters.resend_requests_throttled, now)
+        {
+            tracing::warn!(
+                session = %self.name,
+                count,
+                "ResendRequests over the rate limit ignored"
+            );
         }
     }
 
     pub(crate) fn publish(&mut self, session: &GatewaySession, connected: bool, now: Now) {
         let counters = *session.counters();
+        self.warn_about_peer(&counters, now.instant);
         let before = self.published;
         let pairs = [
             (
@@ -404,6 +459,37 @@ impl Stats {
     }
 }
 
+/// How often at most a warning about a counter the peer drives up is logged.
+const WARNING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A warning about a counter: due when the counter grew and the last warning is at least
+/// [`WARNING_INTERVAL`] old, with how much it grew since.
+#[derive(Debug, Default)]
+struct CounterWarning {
+    logged: u64,
+    at: Option<Instant>,
+}
+
+impl CounterWarning {
+    fn due(&mut self, value: u64, now: Instant) -> Option<u64> {
+        if value < self.logged {
+            // The counters started over (a new session object): so does the warning.
+            self.logged = value;
+        }
+        if value == self.logged
+            || self
+                .at
+                .is_some_and(|at| now.saturating_since(at) < WARNING_INTERVAL)
+        {
+            return None;
+        }
+        self.at = Some(now);
+        let grew = value - self.logged;
+        self.logged = value;
+        Some(grew)
+    }
+}
+
 /// Takes the application's next record, if any, and acts on it: a message is stamped, journaled
 /// and queued by the session; a Logout starts the handshake. Returns whether there was one.
 pub(crate) fn take_application_record(
@@ -434,6 +520,76 @@ pub(crate) fn take_application_record(
         }
     }
 }
+
+/// Whether a peer takes what we send. A connection whose send queue holds bytes and has written
+/// none of them for [`SendProgress::stalled`]'s limit belongs to a peer that stopped reading: it
+/// is closed rather than left to fill memory.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SendProgress {
+    /// Bytes handed to the transport on this connection.
+    queued: u64,
+    /// Bytes the transport had written at the last check.
+    written: u64,
+    /// Since when nothing was written while bytes waited.
+    waiting_since: Option<Instant>,
+}
+
+impl SendProgress {
+    /// `n` more bytes went into the transport's send queue.
+    pub(crate) fn queued(&mut self, n: usize) {
+        self.queued += n as u64;
+    }
+
+    /// Compares with the transport's count of bytes still queued; returns how long bytes have
+    /// waited without one of them being written (zero when nothing waits).
+    pub(crate) fn waited(&mut self, unsent: usize, now: Instant) -> Duration {
+        let written = self.queued.saturating_sub(unsent as u64);
+        let progressed = written > self.written;
+        self.written = written;
+        self.waiting_since = match self.waiting_since {
+            _ if unsent == 0 => None,
+            Some(since) if !progressed => Some(since),
+            _ => Some(now),
+        };
+        self.waiting_since
+            .map_or(Duration::ZERO, |since| now.saturating_since(since))
+    }
+
+    /// Whether bytes have waited without progress for a heartbeat interval (at least
+    /// [`MIN_SEND_STALL`]; [`NO_HEARTBEAT_SEND_STALL`] for a session without heartbeats); if
+    /// so, logs that session `name`'s peer is not reading.
+    pub(crate) fn stalled(
+        &mut self,
+        name: &str,
+        unsent: usize,
+        heartbeat: Duration,
+        now: Instant,
+    ) -> bool {
+        let waited = self.waited(unsent, now);
+        let limit = if heartbeat.is_zero() {
+            NO_HEARTBEAT_SEND_STALL
+        } else {
+            heartbeat.max(MIN_SEND_STALL)
+        };
+        if waited < limit {
+            return false;
+        }
+        tracing::warn!(
+            session = %name,
+            unsent,
+            waited_secs = waited.as_secs(),
+            "peer not reading: nothing we sent taken for a heartbeat interval; disconnecting"
+        );
+        true
+    }
+}
+
+/// The shortest a peer may leave our bytes unread before it is disconnected, whatever its
+/// heartbeat interval (which is the limit otherwise).
+const MIN_SEND_STALL: Duration = Duration::from_secs(1);
+
+/// How long a peer of a session without heartbeats (HeartBtInt 0) may leave our bytes unread.
+const NO_HEARTBEAT_SEND_STALL: Duration = Duration::from_secs(30);
 
 /// When an initiator connects next: at once at start, then after delays that double from the
 /// backoff's initial delay up to its maximum, and start over after a logon.
@@ -474,10 +630,13 @@ impl Reconnect {
     }
 }
 
-/// Connections accepted on a listener that have not yet said which session they are.
-#[derive(Debug, Default)]
+/// Connections accepted on a listener that have not yet said which session they are: at most
+/// [`MAX_PENDING_CONNECTIONS`] at a time, each for at most the first-message timeout.
+#[derive(Debug)]
 pub(crate) struct PendingConnections {
     pending: Vec<Pending>,
+    /// How long an accepted connection may take to send a whole first message.
+    timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -488,11 +647,49 @@ struct Pending {
     since: Instant,
 }
 
-/// How long an accepted connection may take to send a whole first message.
-const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most connections waiting for their first message. Past it, a new connection pushes out
+/// the oldest, so that a flood of silent or slow connections cannot lock out a real peer.
+pub const MAX_PENDING_CONNECTIONS: usize = 256;
 
 impl PendingConnections {
-    pub(crate) fn add(&mut self, conn: ConnId, listen: SocketAddr, peer: SocketAddr, now: Now) {
+    /// Pending connections that must send a whole first message within `timeout`.
+    pub(crate) fn new(timeout: Duration) -> PendingConnections {
+        PendingConnections {
+            pending: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// The first-message timeout for `sessions`: the longest logon timeout among them (a
+    /// connection's session is not known before its first message), 10 s without sessions.
+    pub(crate) fn timeout_for<'s>(
+        sessions: impl Iterator<Item = &'s gapless_session::SessionConfig>,
+    ) -> Duration {
+        sessions
+            .map(|config| config.logon_timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(10))
+    }
+
+    /// A connection just accepted on `listen`. At [`MAX_PENDING_CONNECTIONS`], the oldest pending connection
+    /// is closed to make room.
+    pub(crate) fn add<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        conn: ConnId,
+        listen: SocketAddr,
+        peer: SocketAddr,
+        now: Now,
+    ) {
+        if self.pending.len() >= MAX_PENDING_CONNECTIONS {
+            let oldest = self.pending.remove(0);
+            tracing::warn!(
+                peer = %oldest.peer,
+                reason = "too many connections awaiting a first message",
+                "connection refused"
+            );
+            transport.close(oldest.conn);
+        }
         self.pending.push(Pending {
             conn,
             listen,
@@ -503,9 +700,12 @@ impl PendingConnections {
 
     /// Forgets a connection that closed before it said anything; whether it was pending.
     pub(crate) fn remove(&mut self, conn: ConnId) -> bool {
-        let before = self.pending.len();
-        self.pending.retain(|p| p.conn != conn);
-        self.pending.len() != before
+        let Some(at) = self.pending.iter().position(|p| p.conn == conn) else {
+            return false;
+        };
+        let pending = self.pending.remove(at);
+        tracing::info!(peer = %pending.peer, "connection closed before its first message");
+        true
     }
 
     /// Closes every pending connection (shutdown).
@@ -530,7 +730,7 @@ impl PendingConnections {
             let pending = &self.pending[at];
             let verdict = match decode(transport.received(pending.conn), &Limits::default()) {
                 Decoded::Incomplete
-                    if now.instant.saturating_since(pending.since) < FIRST_MESSAGE_TIMEOUT =>
+                    if now.instant.saturating_since(pending.since) < self.timeout =>
                 {
                     at += 1;
                     continue;
@@ -539,7 +739,7 @@ impl PendingConnections {
                 Decoded::Garbled(_) => Err("garbled first message"),
                 Decoded::Message(first) => route(pending.listen, &first),
             };
-            let pending = self.pending.swap_remove(at);
+            let pending = self.pending.remove(at);
             match verdict {
                 Ok(index) => return Some((index, pending.conn, pending.peer)),
                 Err(reason) => {
@@ -549,5 +749,86 @@ impl PendingConnections {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(millis: u64) -> Instant {
+        Instant::from_nanos(millis * 1_000_000)
+    }
+
+    #[test]
+    fn test_send_progress_nothing_unsent_never_waits() {
+        let mut progress = SendProgress::default();
+        progress.queued(100);
+        assert_eq!(progress.waited(0, at(0)), Duration::ZERO);
+        assert_eq!(progress.waited(0, at(5_000)), Duration::ZERO);
+        assert!(!progress.stalled("s", 0, Duration::from_secs(1), at(10_000)));
+    }
+
+    #[test]
+    fn test_send_progress_unsent_without_progress_stalls_after_heartbeat() {
+        let mut progress = SendProgress::default();
+        progress.queued(1000);
+        assert_eq!(progress.waited(1000, at(0)), Duration::ZERO);
+        // More queued, none written: the wait goes on from the first check.
+        progress.queued(500);
+        assert_eq!(
+            progress.waited(1500, at(1_500)),
+            Duration::from_millis(1_500)
+        );
+        assert!(!progress.stalled("s", 1500, Duration::from_secs(2), at(1_900)));
+        assert!(progress.stalled("s", 1500, Duration::from_secs(2), at(2_000)));
+    }
+
+    #[test]
+    fn test_send_progress_unsent_with_progress_starts_over() {
+        let mut progress = SendProgress::default();
+        progress.queued(1000);
+        progress.waited(1000, at(0));
+        // 200 bytes went out, even though more were queued since: the peer reads.
+        progress.queued(300);
+        assert_eq!(progress.waited(1100, at(1_500)), Duration::ZERO);
+        assert_eq!(progress.waited(1100, at(2_000)), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn test_send_progress_short_heartbeat_waits_at_least_the_minimum() {
+        let mut progress = SendProgress::default();
+        progress.queued(10);
+        progress.waited(10, at(0));
+        assert!(!progress.stalled("s", 10, Duration::from_millis(10), at(500)));
+        assert!(progress.stalled("s", 10, Duration::from_millis(10), at(1_000)));
+    }
+
+    #[test]
+    fn test_send_progress_no_heartbeats_waits_the_fixed_limit() {
+        let mut progress = SendProgress::default();
+        progress.queued(10);
+        progress.waited(10, at(0));
+        assert!(!progress.stalled("s", 10, Duration::ZERO, at(29_000)));
+        assert!(progress.stalled("s", 10, Duration::ZERO, at(30_000)));
+    }
+
+    #[test]
+    fn test_counter_warning_growth_is_due_once_per_interval_with_the_total() {
+        let mut warning = CounterWarning::default();
+        assert_eq!(warning.due(0, at(0)), None);
+        assert_eq!(warning.due(3, at(10)), Some(3));
+        assert_eq!(warning.due(50, at(500)), None);
+        assert_eq!(warning.due(70, at(900)), None);
+        assert_eq!(warning.due(70, at(1_010)), Some(67));
+        assert_eq!(warning.due(70, at(5_000)), None);
+    }
+
+    #[test]
+    fn test_counter_warning_counter_started_over_counts_from_there() {
+        let mut warning = CounterWarning::default();
+        assert_eq!(warning.due(10, at(0)), Some(10));
+        assert_eq!(warning.due(2, at(2_000)), None);
+        assert_eq!(warning.due(5, at(4_000)), Some(3));
     }
 }

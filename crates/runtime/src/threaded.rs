@@ -42,8 +42,9 @@ use crate::gateway::{MAX_UNSENT_BEFORE_TAKING, StartError};
 use crate::log::{Direction, LogWriter};
 use crate::outlet::Outlet;
 use crate::session_io::{
-    GatewaySession, Notice, Output, PendingConnections, Reconnect, Stats, drain_session,
-    log_tls_failure, route_first_message, take_application_record,
+    GatewaySession, Notice, Output, PendingConnections, Reconnect, SendProgress, Stats,
+    drain_session, log_sequence_reset, log_tls_failure, route_first_message,
+    take_application_record,
 };
 use crate::{OpenedSession, RunError};
 
@@ -246,6 +247,8 @@ pub(crate) fn split<T: Transport>(
     let mut net_slots = Vec::with_capacity(sessions.len());
     let mut session_slots = Vec::with_capacity(sessions.len());
     let mut listeners: Vec<(ListenerId, SocketAddr, SocketAddr)> = Vec::new();
+    let first_message_timeout =
+        PendingConnections::timeout_for(sessions.iter().map(|o| o.session.config()));
     for opened in sessions {
         let ring = |what| {
             Ring::anonymous(RING_CAPACITY).map_err(|error| {
@@ -278,9 +281,13 @@ pub(crate) fn split<T: Transport>(
             }
             Endpoint::Connect { .. } => None,
         };
-        let stats = opened.channel.stats();
+        let stats = Stats::new(opened.channel.stats(), &opened.name);
         let (delivery, orders) = opened.channel.split();
         net_slots.push(NetSlot {
+            name: opened.name.clone(),
+            heartbeat: opened.session.config().heartbeat_interval,
+            configured_heartbeat: opened.session.config().heartbeat_interval,
+            sending: SendProgress::default(),
             screen: opened.session.inbound_screen(),
             limits: *opened.session.limits(),
             route,
@@ -299,7 +306,7 @@ pub(crate) fn split<T: Transport>(
             session: opened.session,
             endpoint: opened.endpoint,
             orders,
-            stats: Stats::new(stats),
+            stats,
             to_net: Outbox::new(to_net),
             from_net,
             read_from_net: 0,
@@ -315,7 +322,7 @@ pub(crate) fn split<T: Transport>(
             transport,
             checker,
             slots: net_slots,
-            pending: PendingConnections::default(),
+            pending: PendingConnections::new(first_message_timeout),
             listeners,
             clock: Clock::new(),
             log,
@@ -328,9 +335,27 @@ pub(crate) fn split<T: Transport>(
     ))
 }
 
+/// The heartbeat interval an acceptor session will run with: the HeartBtInt of the peer's first
+/// message (its Logon), else the configured one. The session thread checks the Logon; this is
+/// only how long the network core lets the peer leave our bytes unread.
+fn proposed_heartbeat(first: &[u8], slot: &NetSlot) -> std::time::Duration {
+    match decode(first, &slot.limits) {
+        Decoded::Message(logon) => logon
+            .get_u64(gapless_codec::tag::HEART_BT_INT)
+            .map_or(slot.configured_heartbeat, std::time::Duration::from_secs),
+        _ => slot.configured_heartbeat,
+    }
+}
+
 /// What the network core keeps per session.
 #[derive(Debug)]
 struct NetSlot {
+    name: String,
+    /// How long the peer may leave our bytes unread: the heartbeat interval of the connection.
+    heartbeat: std::time::Duration,
+    configured_heartbeat: std::time::Duration,
+    /// Whether the peer takes what we send.
+    sending: SendProgress,
     screen: InboundScreen,
     limits: Limits,
     /// Acceptors: the listening address, our CompID and the peer's.
@@ -376,8 +401,28 @@ impl<T: Transport> NetCore<T> {
             worked |= self.apply_session_records(index, now);
             worked |= self.slots[index].outlet.flush();
             worked |= self.read(index, now);
+            worked |= self.close_if_not_reading(index, now);
         }
         worked
+    }
+
+    /// Closes a connection whose peer has taken none of our bytes for a heartbeat interval, and
+    /// tells the session thread it is gone.
+    fn close_if_not_reading(&mut self, index: usize, now: Now) -> bool {
+        let slot = &mut self.slots[index];
+        let Some(conn) = slot.conn else {
+            return false;
+        };
+        let unsent = self.transport.unsent(conn);
+        if !slot
+            .sending
+            .stalled(&slot.name, unsent, slot.heartbeat, now.instant)
+        {
+            return false;
+        }
+        self.release(index);
+        push_control(&mut self.slots[index], CLOSED, None);
+        true
     }
 
     fn on_transport_event(&mut self, now: Now, event: NetEvent) {
@@ -387,7 +432,10 @@ impl<T: Transport> NetCore<T> {
                 conn,
                 peer,
             } => match self.listeners.iter().find(|(id, _, _)| *id == listener) {
-                Some((_, listen, _)) => self.pending.add(conn, *listen, peer, now),
+                Some((_, listen, _)) => {
+                    self.pending
+                        .add(&mut self.transport, conn, *listen, peer, now)
+                }
                 None => self.transport.close(conn),
             },
             NetEvent::Connected { conn } => {
@@ -439,12 +487,14 @@ impl<T: Transport> NetCore<T> {
                 return worked;
             };
             worked = true;
+            let proposed = proposed_heartbeat(self.transport.received(conn), &self.slots[index]);
             let slot = &mut self.slots[index];
             slot.conn = Some(conn);
             slot.stream_offset = 0;
             slot.reading = true;
             slot.draining = false;
             self.checker.command(&Command::reset(index as u16));
+            slot.heartbeat = proposed;
             push_control(slot, CONNECTED, Some(peer));
         }
     }
@@ -467,6 +517,7 @@ impl<T: Transport> NetCore<T> {
                     };
                     let rest = &body[slot.transmitted_of_front..];
                     let sent = self.transport.send(conn, rest).unwrap_or(rest.len());
+                    slot.sending.queued(sent);
                     if let Some(log) = &mut self.log {
                         log.record(index as u16, Direction::Outbound, now.utc, &rest[..sent]);
                     }
@@ -546,7 +597,11 @@ impl<T: Transport> NetCore<T> {
         let session = index as u16;
         let bytes = self.transport.received(conn);
         let mut used = 0;
-        let mut blocked = slot.draining || slot.outlet.is_blocked();
+        // A peer that does not take our answers is not read either, so that what it sends
+        // cannot queue up answers without bound.
+        let mut blocked = slot.draining
+            || slot.outlet.is_blocked()
+            || self.transport.unsent(conn) >= MAX_UNSENT_BEFORE_TAKING;
         while !blocked && used < bytes.len() {
             let rest = &bytes[used..];
             let offset = slot.stream_offset + used as u64;
@@ -614,6 +669,7 @@ impl<T: Transport> NetCore<T> {
         }
         slot.draining = false;
         slot.transmitted_of_front = 0;
+        slot.sending = SendProgress::default();
         self.checker.command(&Command::disarm(index as u16));
     }
 
@@ -808,7 +864,11 @@ impl SessionSlot {
                         let limits = *self.session.limits();
                         match decode(payload, &limits) {
                             Decoded::Message(msg) => {
-                                if self.session.handle_message(now, &msg) == Disposition::Deliver {
+                                let expected = self.session.next_target_seq();
+                                let disposition = self.session.handle_message(now, &msg);
+                                let moved_to = self.session.next_target_seq();
+                                log_sequence_reset(&self.name, &msg, expected, moved_to);
+                                if disposition == Disposition::Deliver {
                                     let seq = msg.msg_seq_num().unwrap_or(0);
                                     let received_nanos = descriptor.timestamp;
                                     push_deliver(
@@ -820,6 +880,7 @@ impl SessionSlot {
                                 }
                             }
                             Decoded::Garbled(garbled) => {
+                                self.stats.note_garbled(garbled.error);
                                 self.session.handle_frame_error(now, payload, &garbled);
                             }
                             Decoded::Incomplete => {

@@ -7,7 +7,11 @@
 
 use core::ptr::NonNull;
 
-/// A fixed heap allocation addressed by raw pointer.
+/// A fixed allocation addressed by raw pointer: an anonymous memory mapping of its own, so that
+/// the pages a connection never touches cost no memory and those it touched go back to the
+/// system when it closes. (A heap allocation would not: once the allocator has seen such sizes
+/// freed it serves them from its heap, zeroes them, and keeps them after they are freed, so a
+/// burst of connections would leave its buffers' full size resident for good.)
 #[derive(Debug)]
 struct RawBytes {
     ptr: NonNull<u8>,
@@ -19,9 +23,34 @@ unsafe impl Send for RawBytes {}
 
 impl RawBytes {
     fn new(capacity: usize) -> Self {
-        let boxed: Box<[u8]> = vec![0u8; capacity].into_boxed_slice();
-        let ptr = NonNull::new(Box::into_raw(boxed).cast::<u8>()).unwrap_or(NonNull::dangling());
-        RawBytes { ptr, capacity }
+        if capacity == 0 {
+            return RawBytes {
+                ptr: NonNull::dangling(),
+                capacity,
+            };
+        }
+        // SAFETY: an anonymous private mapping at an address the kernel picks: it affects no
+        // memory the program already uses. Its pages read as zero until written.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                capacity,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        match NonNull::new(ptr.cast::<u8>()) {
+            Some(ptr) if ptr.as_ptr() != libc::MAP_FAILED.cast::<u8>() => {
+                RawBytes { ptr, capacity }
+            }
+            // Out of memory, as a failed heap allocation would be.
+            _ => std::alloc::handle_alloc_error(
+                std::alloc::Layout::array::<u8>(capacity)
+                    .unwrap_or(std::alloc::Layout::new::<u8>()),
+            ),
+        }
     }
 
     /// `range` of the allocation as a shared slice.
@@ -61,10 +90,12 @@ impl RawBytes {
 
 impl Drop for RawBytes {
     fn drop(&mut self) {
-        let slice = core::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.capacity);
-        // SAFETY: the pointer and length came from `Box::into_raw` of a boxed slice of this
-        // capacity, and the owners of this type release it only once no kernel operation uses it.
-        drop(unsafe { Box::from_raw(slice) });
+        if self.capacity == 0 {
+            return;
+        }
+        // SAFETY: the pointer and length are the mapping made in `new`, unmapped only here, and
+        // the owners of this type release it only once no kernel operation uses it.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.capacity) };
     }
 }
 
@@ -276,5 +307,47 @@ mod tests {
         assert_eq!(q.queued(), b"efghxyz");
         q.sent(7);
         assert!(q.is_empty());
+    }
+
+    /// Resident memory of this process, from /proc/self/status.
+    fn resident_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn buffers_untouched_cost_no_resident_memory_and_touched_go_back() {
+        const COUNT: usize = 256;
+        const SIZE: usize = 1 << 20;
+        // Connections come and go: a larger buffer (a send queue) and a round of buffers made,
+        // touched a little and freed first. A heap allocator would now serve the next round
+        // from its heap, zeroing (so touching) all of it.
+        drop(SendQueue::new(4 * SIZE));
+        let round = |touch: bool| -> Vec<SendQueue> {
+            let mut queues: Vec<SendQueue> = (0..COUNT).map(|_| SendQueue::new(SIZE)).collect();
+            if touch {
+                for q in &mut queues {
+                    assert_eq!(q.push(&[7u8; 4096], true), 4096);
+                }
+            }
+            queues
+        };
+        drop(round(true));
+        let before = resident_kib();
+        let queues = round(false);
+        let untouched = resident_kib().saturating_sub(before);
+        // 256 MiB allocated; other tests of this binary run meanwhile, hence some margin.
+        assert!(
+            untouched < 16 * 1024,
+            "{untouched} KiB resident for untouched buffers"
+        );
+        drop(queues);
+        drop(round(true));
+        let after = resident_kib().saturating_sub(before);
+        assert!(
+            after < 16 * 1024,
+            "{after} KiB still resident after the buffers were freed"
+        );
     }
 }
