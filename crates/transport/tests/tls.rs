@@ -301,8 +301,9 @@ fn test_handshaking_client_with_silent_server_times_out() {
     settings.handshake_timeout = Duration::from_millis(200);
     settings.add_client(addr, f.client.load().unwrap()).unwrap();
     let mut client = TlsTransport::new(socket(), config(), settings);
-    client.connect(addr).unwrap();
+    // Before the connect, which starts the handshake's clock.
     let started = Instant::now();
+    client.connect(addr).unwrap();
     let deadline = started + Duration::from_secs(20);
     let reason = loop {
         client.poll();
