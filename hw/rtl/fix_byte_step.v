@@ -44,8 +44,10 @@ module fix_byte_step #(
     wire [7:0]  cks;       // sum of the bytes before the trailer
     wire [29:0] blen;      // BodyLength (at most 9 digits)
     wire [3:0]  ndig;      // BodyLength digits seen
-    wire [7:0]  bstart;    // offset of the body (the "35=")
+    wire [1:0]  bidx;      // body bytes seen, saturating at 3 (the body starts "35=")
     wire [31:0] ts;        // offset of the trailer ("10=")
+    wire        intr;      // past the trailer's first byte ...
+    wire [2:0]  tidx;      // ... and trailer bytes seen
     wire        tbad;      // the trailer or the SOH before it is malformed
     wire [9:0]  recv;      // received CheckSum digits
     wire [1:0]  fstate;    // field-syntax state
@@ -68,7 +70,7 @@ module fix_byte_step #(
 
     assign {rpos, rfound, trk, msg_class, gap_fill, seen123, poss_dup, seen43, new_seq, seen36,
             seq, seq_ok, seen34, drem, ptag, pend, vfirst, vlen, vbad, vnum, tag, first, ferr,
-            fstate, recv, tbad, ts, bstart, ndig, blen, cks, phase, pos, start} = ctx_in;
+            fstate, recv, tbad, tidx, intr, ts, bidx, ndig, blen, cks, phase, pos, start} = ctx_in;
 
     reg [63:0] start_next;
     reg [31:0] pos_next;
@@ -76,8 +78,10 @@ module fix_byte_step #(
     reg [7:0]  cks_next;
     reg [29:0] blen_next;
     reg [3:0]  ndig_next;
-    reg [7:0]  bstart_next;
+    reg [1:0]  bidx_next;
     reg [31:0] ts_next;
+    reg        intr_next;
+    reg [2:0]  tidx_next;
     reg        tbad_next;
     reg [9:0]  recv_next;
     reg [1:0]  fstate_next;
@@ -105,11 +109,10 @@ module fix_byte_step #(
     reg [2:0]  load_len;
 
     // Times ten is written as shifts and an add: a constant multiplier would map to DSPs.
-    reg        frame_err, match_now, is_digit;
+    reg        frame_err, match_now, is_digit, trailer;
     reg [3:0]  digit;
     reg [35:0] tag_wide;
     reg [67:0] vnum_wide;
-    reg [31:0] rel;
     reg [11:0] data_tag;
     reg [7:0]  want;
 
@@ -184,7 +187,8 @@ module fix_byte_step #(
 
     always @* begin
         start_next = start; pos_next = pos; phase_next = phase; cks_next = cks;
-        blen_next = blen; ndig_next = ndig; bstart_next = bstart; ts_next = ts;
+        blen_next = blen; ndig_next = ndig; bidx_next = bidx; ts_next = ts;
+        intr_next = intr; tidx_next = tidx;
         tbad_next = tbad; recv_next = recv; fstate_next = fstate; ferr_next = ferr;
         first_next = first; tag_next = tag; vnum_next = vnum; vbad_next = vbad;
         vlen_next = vlen; vfirst_next = vfirst; pend_next = pend; ptag_next = ptag;
@@ -198,10 +202,10 @@ module fix_byte_step #(
         emit_class = 3'd0; emit_poss_dup = 1'b0; emit_gap_fill = 1'b0; emit_seq_ok = 1'b0;
         emit_seq = 64'd0; emit_new_seq = 64'd0; rewind = 1'b0; rewind_from = 64'd0;
 
-        frame_err = 1'b0; match_now = 1'b0;
+        frame_err = 1'b0; match_now = 1'b0; trailer = 1'b0;
         is_digit = byte_in >= "0" && byte_in <= "9";
         digit = byte_in[3:0];
-        tag_wide = 36'd0; vnum_wide = 68'd0; rel = 32'd0; data_tag = 12'd0; want = 8'd0;
+        tag_wide = 36'd0; vnum_wide = 68'd0; data_tag = 12'd0; want = 8'd0;
 
         if (flush) begin
             // The chunk ends inside garbage: discard all but a tail that may begin "8=FIX".
@@ -248,7 +252,6 @@ module fix_byte_step #(
                     // BodyLength: 1 to 9 digits, then SOH; the message must fit MAX_MSG_LEN.
                     cks_next = cks + byte_in;
                     if (byte_in == SOH && ndig != 4'd0) begin
-                        bstart_next = pos[7:0] + 8'd1;
                         ts_next = pos + 32'd1 + {2'd0, blen};
                         if ({1'b0, ts_next} + 33'd7 > {1'b0, MAX_MSG_LEN}) frame_err = 1'b1;
                         else begin
@@ -261,12 +264,15 @@ module fix_byte_step #(
                     end else frame_err = 1'b1;
                 end
                 PH_BODY: begin
-                    rel = pos - {24'd0, bstart};
-                    if (rel < 32'd3) begin
-                        want = rel == 32'd0 ? "3" : rel == 32'd1 ? "5" : "=";
+                    // Small counters and one equality stand in for comparing offsets, which
+                    // would put wide subtracters on the lane chain.
+                    if (bidx != 2'd3) begin
+                        want = bidx == 2'd0 ? "3" : bidx == 2'd1 ? "5" : "=";
                         if (byte_in != want) frame_err = 1'b1;
+                        bidx_next = bidx + 2'd1;
                     end
-                    if (pos < ts) begin
+                    trailer = intr || pos == ts;
+                    if (!trailer) begin
                         cks_next = cks + byte_in;
                         if (!ferr) begin
                             case (fstate)
@@ -348,9 +354,10 @@ module fix_byte_step #(
                     end
                     // The body ends with SOH, then "10=nnn" SOH.
                     if (pos + 32'd1 == ts && byte_in != SOH) tbad_next = 1'b1;
-                    if (pos >= ts) begin
-                        rel = pos - ts;
-                        case (rel[2:0])
+                    if (trailer) begin
+                        intr_next = 1'b1;
+                        tidx_next = tidx + 3'd1;
+                        case (tidx)
                             3'd0: if (byte_in != "1") tbad_next = 1'b1;
                             3'd1: if (byte_in != "0") tbad_next = 1'b1;
                             3'd2: if (byte_in != "=") tbad_next = 1'b1;
@@ -361,7 +368,7 @@ module fix_byte_step #(
                             end
                         endcase
                     end
-                    if (!frame_err && pos == ts + 32'd6) begin
+                    if (!frame_err && trailer && tidx == 3'd6) begin
                         if (blen < 30'd5 || tbad_next || recv_next != {2'd0, cks_next}) begin
                             frame_err = 1'b1;
                         end else begin
@@ -410,7 +417,8 @@ module fix_byte_step #(
             pos_next = {29'd0, load_len};
             phase_next = load_len == 3'd0 ? PH_B8 : load_len == 3'd1 ? PH_BEQ : PH_BSTR;
             cks_next = prefix_sum(load_len);
-            blen_next = 30'd0; ndig_next = 4'd0; bstart_next = 8'd0; ts_next = 32'd0;
+            blen_next = 30'd0; ndig_next = 4'd0; bidx_next = 2'd0; ts_next = 32'd0;
+            intr_next = 1'b0; tidx_next = 3'd0;
             tbad_next = 1'b0; recv_next = 10'd0; fstate_next = F_TAG_START; ferr_next = 1'b0;
             first_next = 1'b0; tag_next = 32'd0; vnum_next = 64'd0; vbad_next = 1'b0;
             vlen_next = 2'd0; vfirst_next = 8'd0; pend_next = 1'b0; ptag_next = 11'd0;
@@ -425,8 +433,8 @@ module fix_byte_step #(
                    seen123_next, poss_dup_next, seen43_next, new_seq_next, seen36_next,
                    seq_next, seq_ok_next, seen34_next, drem_next, ptag_next, pend_next,
                    vfirst_next, vlen_next, vbad_next, vnum_next, tag_next, first_next,
-                   ferr_next, fstate_next, recv_next, tbad_next, ts_next, bstart_next,
-                   ndig_next, blen_next, cks_next, phase_next, pos_next, start_next};
+                   ferr_next, fstate_next, recv_next, tbad_next, tidx_next, intr_next, ts_next,
+                   bidx_next, ndig_next, blen_next, cks_next, phase_next, pos_next, start_next};
     end
 endmodule
 

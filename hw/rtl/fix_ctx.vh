@@ -2,5 +2,5 @@
 // its layout); the top level only stores it. All zeros is a fresh context at stream offset 0.
 `ifndef FIX_CTX_VH
 `define FIX_CTX_VH
-`define FIX_CTX_W 521
+`define FIX_CTX_W 519
 `endif

@@ -1,7 +1,8 @@
 `default_nettype none
 
 // A small synchronous FIFO for verdict descriptors: absorbs the cycles where the consumer is not
-// ready, so the parser stalls only when it is full.
+// ready, so the parser stalls only when it is (nearly) full. `full` is registered state only:
+// it does not depend on m_ready in the same cycle.
 module fix_desc_fifo #(
     parameter integer WIDTH = 512,
     parameter integer DEPTH = 4
@@ -11,6 +12,7 @@ module fix_desc_fifo #(
     input  wire             push,
     input  wire [WIDTH-1:0] push_data,
     output wire             full,
+    output wire             almost_full, // one free entry
     output wire             m_valid,
     input  wire             m_ready,
     output wire [WIDTH-1:0] m_data
@@ -24,6 +26,7 @@ module fix_desc_fifo #(
     wire pop = m_valid && m_ready;
 
     assign full = count_reg == DEPTH[PTR_W:0];
+    assign almost_full = count_reg == DEPTH[PTR_W:0] - 1'b1;
     assign m_valid = count_reg != {(PTR_W + 1){1'b0}};
     assign m_data = mem[rd_ptr_reg];
 

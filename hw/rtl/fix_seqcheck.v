@@ -14,9 +14,14 @@
 // descriptors (a message and a garbled run, say: one per cycle), when a failed message must
 // replay its tail (one byte per cycle from the history), or when the descriptor FIFO is full.
 //
+// Pipeline: the lane chain frames a message in the cycle that accepts its last byte and
+// registers its record; the verdict stage judges the record against the session's registers in
+// the next cycle and pushes the descriptor, which is on m_desc_* one cycle later.
+//
 // Commands (gapless_seqcheck::Command, 16 bytes little-endian) are taken between beats, never
 // in the middle of one; a command presented with a beat goes first. Commands the software
-// checker refuses (unknown opcode or session, Arm with 0) are ignored.
+// checker refuses (unknown opcode or session, Arm with 0) are ignored. Reset also clears the
+// session's framing context and restarts its stream at offset 0 (a new connection's bytes).
 module fix_seqcheck #(
     parameter integer DATA_W = 64,
     parameter integer NUM_SESSIONS = 4,
@@ -65,7 +70,10 @@ module fix_seqcheck #(
     reg [63:0]        replay_end_reg; // ... up to and including this one
     reg [63:0]        cycle_reg;
 
-    wire fifo_full;
+    wire fifo_full, fifo_almost_full;
+    reg  judge_valid_reg;
+    // The FIFO must have room for the record being judged and one more made this cycle.
+    wire desc_stall = fifo_full || (judge_valid_reg && fifo_almost_full);
 
     assign cmd_ready = !replay_reg && cursor_reg == {(LANE_W + 1){1'b0}};
     wire cmd_fire = cmd_valid && cmd_ready;
@@ -75,7 +83,7 @@ module fix_seqcheck #(
 
     wire live_known = s_tuser < SESSIONS;
     wire drop = !cmd_fire && !replay_reg && s_tvalid && !live_known;
-    wire run = !fifo_full && !cmd_fire && (replay_reg || (s_tvalid && live_known));
+    wire run = !desc_stall && !cmd_fire && (replay_reg || (s_tvalid && live_known));
     wire [SESSION_W-1:0] session = replay_reg ? replay_session_reg : s_tuser[SESSION_W-1:0];
     wire [63:0] offset = offset_mem[session];
 
@@ -188,25 +196,46 @@ module fix_seqcheck #(
     wire [63:0] rewind_from, rewind_at;
     assign {any_rewind, rewind_from, rewind_at} = chain_rewind;
 
+    // The verdict stage: the record framed last cycle, judged against its session's registers.
+    // Records are judged in stream order and a command is applied after the record before it.
+    reg [SESSION_W-1:0] judge_session_reg;
+    reg                 judge_garbled_reg, judge_poss_dup_reg, judge_gap_fill_reg;
+    reg                 judge_seq_ok_reg;
+    reg [63:0]          judge_start_reg, judge_seq_reg, judge_new_seq_reg;
+    reg [31:0]          judge_len_reg;
+    reg [2:0]           judge_class_reg;
+    always @(posedge clk) begin
+        if (rst) judge_valid_reg <= 1'b0;
+        else judge_valid_reg <= run && any_emit;
+        judge_session_reg <= session;
+        {judge_garbled_reg, judge_start_reg, judge_len_reg, judge_class_reg, judge_poss_dup_reg,
+         judge_gap_fill_reg, judge_seq_ok_reg, judge_seq_reg, judge_new_seq_reg}
+            <= {sel_garbled, sel_start, sel_len, sel_class, sel_poss_dup, sel_gap_fill,
+                sel_seq_ok, sel_seq, sel_new_seq};
+    end
+
     wire [7:0]  verdict, flags, class_code;
     wire [63:0] seq_out, new_seq_out, expected_next;
     wire        armed_next;
     fix_verdict verdict_logic (
-        .garbled(sel_garbled), .msg_class(sel_class), .poss_dup(sel_poss_dup),
-        .gap_fill(sel_gap_fill), .seq_ok(sel_seq_ok), .seq(sel_seq), .new_seq(sel_new_seq),
-        .armed(armed_reg[session]), .expected(expected_mem[session]), .verdict(verdict),
-        .flags(flags), .class_code(class_code), .seq_out(seq_out), .new_seq_out(new_seq_out),
-        .armed_next(armed_next), .expected_next(expected_next)
+        .garbled(judge_garbled_reg), .msg_class(judge_class_reg),
+        .poss_dup(judge_poss_dup_reg), .gap_fill(judge_gap_fill_reg),
+        .seq_ok(judge_seq_ok_reg), .seq(judge_seq_reg), .new_seq(judge_new_seq_reg),
+        .armed(armed_reg[judge_session_reg]), .expected(expected_mem[judge_session_reg]),
+        .verdict(verdict), .flags(flags), .class_code(class_code), .seq_out(seq_out),
+        .new_seq_out(new_seq_out), .armed_next(armed_next), .expected_next(expected_next)
     );
 
     // gapless_seqcheck::Descriptor, little-endian.
     wire [511:0] descriptor = {64'd0, cycle_reg, 56'd0, class_code, new_seq_out,
-                               expected_mem[session], seq_out, flags, verdict,
-                               {{(16 - SESSION_W) {1'b0}}, session}, sel_len, sel_start};
+                               expected_mem[judge_session_reg], seq_out, flags, verdict,
+                               {{(16 - SESSION_W) {1'b0}}, judge_session_reg}, judge_len_reg,
+                               judge_start_reg};
 
     fix_desc_fifo #(.WIDTH(512), .DEPTH(FIFO_DEPTH)) desc_fifo (
-        .clk(clk), .rst(rst), .push(any_emit), .push_data(descriptor), .full(fifo_full),
-        .m_valid(m_desc_valid), .m_ready(m_desc_ready), .m_data(m_desc_data)
+        .clk(clk), .rst(rst), .push(judge_valid_reg), .push_data(descriptor),
+        .full(fifo_full), .almost_full(fifo_almost_full), .m_valid(m_desc_valid),
+        .m_ready(m_desc_ready), .m_data(m_desc_data)
     );
 
     // Replay: after a rewind, the failed message's bytes from rewind_from to rewind_at, one per
@@ -255,12 +284,12 @@ module fix_seqcheck #(
             replay_session_reg <= replay_session_next;
             replay_pos_reg <= replay_pos_next;
             replay_end_reg <= replay_end_next;
+            if (judge_valid_reg) begin
+                expected_mem[judge_session_reg] <= expected_next;
+                armed_reg[judge_session_reg] <= armed_next;
+            end
             if (run) begin
                 ctx_mem[session] <= ctx_final;
-                if (any_emit) begin
-                    expected_mem[session] <= expected_next;
-                    armed_reg[session] <= armed_next;
-                end
                 if (!replay_reg) begin
                     offset_mem[session] <= offset + {{(64 - LANE_W - 1) {1'b0}}, taken_count};
                     cursor_reg <= beat_done ? {(LANE_W + 1){1'b0}} : cursor_reg + taken_count;
@@ -276,6 +305,8 @@ module fix_seqcheck #(
                     OP_RESET: begin
                         expected_mem[cmd_session[SESSION_W-1:0]] <= 64'd1;
                         armed_reg[cmd_session[SESSION_W-1:0]] <= 1'b0;
+                        ctx_mem[cmd_session[SESSION_W-1:0]] <= {`FIX_CTX_W{1'b0}};
+                        offset_mem[cmd_session[SESSION_W-1:0]] <= 64'd0;
                     end
                     default: ;
                 endcase
