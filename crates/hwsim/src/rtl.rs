@@ -11,8 +11,8 @@ const BEAT_BYTES: usize = 8;
 /// failed message takes one cycle per byte, so this is well above the largest message.
 const WATCHDOG_CYCLES: u64 = 1 << 20;
 /// Cycles from the edge that accepts a message's last beat to its descriptor on `m_desc_valid`
-/// (an empty FIFO): the lane chain registers the record, the verdict stage pushes it.
-pub const VERDICT_LATENCY_CYCLES: u64 = 2;
+/// (an empty FIFO): the framing, field and verdict stages (see `hw/rtl/fix_seqcheck.v`).
+pub const VERDICT_LATENCY_CYCLES: u64 = 3;
 
 /// How the testbench drives the handshakes around the stream.
 #[derive(Debug, Clone, Copy, Default)]
