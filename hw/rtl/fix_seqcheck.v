@@ -12,7 +12,8 @@
 //
 // Throughput: all lanes of a beat are processed in one cycle, except when a beat yields two
 // descriptors (a message and a garbled run, say: one per cycle), when a failed message must
-// replay its tail (one byte per cycle from the history), or when the descriptor FIFO is full.
+// replay its tail (one byte per cycle from the history), or when the descriptor FIFO could not
+// take the records in flight and one more.
 //
 // Pipeline, three stages: the framing chain (fix_byte_step per lane) frames a message in the
 // cycle that accepts its last byte; the field chain (fix_field_step per lane) reads the same
@@ -23,8 +24,9 @@
 // Commands (gapless_seqcheck::Command, 16 bytes little-endian) are taken between beats, never
 // in the middle of one; a command presented with a beat goes first. Commands the software
 // checker refuses (unknown opcode or session, Arm with 0) are ignored. A command waits one
-// cycle after a beat that ended a message, so that the message is judged first. Reset also clears the
-// session's framing context and restarts its stream at offset 0 (a new connection's bytes).
+// cycle after a beat that ended a message, so that the message is judged first. Reset also
+// clears the session's framing and field contexts and restarts its stream at offset 0 (a new
+// connection's bytes).
 module fix_seqcheck #(
     parameter integer DATA_W = 64,
     parameter integer NUM_SESSIONS = 4,
