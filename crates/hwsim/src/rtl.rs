@@ -10,6 +10,9 @@ const BEAT_BYTES: usize = 8;
 /// Cycles without a handshake after which the model is taken to be hung. A replay of a whole
 /// failed message takes one cycle per byte, so this is well above the largest message.
 const WATCHDOG_CYCLES: u64 = 1 << 20;
+/// Cycles from the edge that accepts a message's last beat to its descriptor on `m_desc_valid`
+/// (an empty FIFO): the framing, field and verdict stages (see `hw/rtl/fix_seqcheck.v`).
+pub const VERDICT_LATENCY_CYCLES: u64 = 3;
 
 /// How the testbench drives the handshakes around the stream.
 #[derive(Debug, Clone, Copy, Default)]
@@ -120,11 +123,18 @@ impl Rtl {
         }
     }
 
-    /// Cycles until the descriptor FIFO is empty.
+    /// Cycles until the pipeline and the descriptor FIFO are empty: no descriptor for
+    /// [`VERDICT_LATENCY_CYCLES`] cycles in a row.
     fn drain(&mut self) {
         let idle = Inputs::default();
         let mut waited = 0;
-        while self.cycle(&idle).desc_valid != 0 {
+        let mut quiet = 0;
+        while quiet < VERDICT_LATENCY_CYCLES {
+            if self.cycle(&idle).desc_valid != 0 {
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
             waited += 1;
             assert!(waited < WATCHDOG_CYCLES, "descriptors never drained");
         }
