@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use gapless_client::{AppEnd, ChannelConfig, InboundRecord, SessionEvent, Start};
+use gapless_client::{AppEnd, BodyWriter, ChannelConfig, InboundRecord, SessionEvent, Start};
 use gapless_codec::{Decoded, Limits, decode, tag};
 use gapless_dict::Version;
 use gapless_runtime::{
@@ -144,47 +144,46 @@ fn attach(path: &Path, deadline: Instant) -> AppEnd {
     }
 }
 
-fn send_order(app: &mut AppEnd, id: u64) {
-    let id = id.to_string();
+/// Sends a message of `msg_type` whose body `fill` writes, waiting (bounded) while the ring is
+/// full.
+fn send_until_taken(app: &mut AppEnd, msg_type: &[u8], fill: impl Fn(&mut BodyWriter<'_>)) {
     let deadline = Instant::now() + TIME_LIMIT;
-    while app
-        .try_send(b"D", |body| {
-            body.field(tag::CL_ORD_ID, id.as_bytes())
-                .field(21, b"1")
-                .field(38, b"100")
-                .field(40, b"1")
-                .field(54, b"1")
-                .field(55, b"EURUSD")
-                .field(60, b"20261124-12:00:00.000");
-        })
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the order ring stays full");
+    while app.try_send(msg_type, |body| fill(body)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the ring to the gateway stays full"
+        );
         std::thread::yield_now();
     }
 }
 
+fn send_order(app: &mut AppEnd, id: u64) {
+    let id = id.to_string();
+    send_until_taken(app, b"D", |body| {
+        body.field(tag::CL_ORD_ID, id.as_bytes())
+            .field(21, b"1")
+            .field(38, b"100")
+            .field(40, b"1")
+            .field(54, b"1")
+            .field(55, b"EURUSD")
+            .field(60, b"20261124-12:00:00.000");
+    });
+}
+
 fn send_report(app: &mut AppEnd, id: &[u8]) {
-    let deadline = Instant::now() + TIME_LIMIT;
-    while app
-        .try_send(b"8", |body| {
-            body.field(6, b"0")
-                .field(tag::CL_ORD_ID, id)
-                .field(14, b"0")
-                .field(17, id)
-                .field(37, id)
-                .field(38, b"100")
-                .field(39, b"0")
-                .field(54, b"1")
-                .field(55, b"EURUSD")
-                .field(150, b"0")
-                .field(151, b"100");
-        })
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the report ring stays full");
-        std::thread::yield_now();
-    }
+    send_until_taken(app, b"8", |body| {
+        body.field(6, b"0")
+            .field(tag::CL_ORD_ID, id)
+            .field(14, b"0")
+            .field(17, id)
+            .field(37, id)
+            .field(38, b"100")
+            .field(39, b"0")
+            .field(54, b"1")
+            .field(55, b"EURUSD")
+            .field(150, b"0")
+            .field(151, b"100");
+    });
 }
 
 /// What an application has seen: the ClOrdIDs of its application messages, in order, and
